@@ -1,0 +1,181 @@
+import Foundation
+import Yams
+
+/// The gateway's own configuration file (YAML). Every key is optional; the defaults run a
+/// gateway on a laptop: proxy on `0.0.0.0:9080`, Admin API on loopback, SQLite store.
+public struct GatewayConfig: Sendable, Equatable {
+    public struct AdminKey: Sendable, Equatable {
+        public enum Role: String, Sendable { case admin, viewer }
+        public var name: String
+        public var key: String
+        public var role: Role
+    }
+
+    public enum StoreLocation: Sendable, Equatable {
+        case sqlite(path: String)
+        case file(path: String)
+        case postgres(url: String)
+
+        public init?(_ text: String) {
+            if text.hasPrefix("sqlite:") {
+                let path = String(text.dropFirst("sqlite:".count))
+                guard !path.isEmpty else { return nil }
+                self = .sqlite(path: path.hasPrefix("//") ? String(path.dropFirst(2)) : path)
+            } else if text.hasPrefix("file:") {
+                let path = String(text.dropFirst("file:".count))
+                guard !path.isEmpty else { return nil }
+                self = .file(path: path.hasPrefix("//") ? String(path.dropFirst(2)) : path)
+            } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+                self = .postgres(url: text)
+            } else {
+                return nil
+            }
+        }
+    }
+
+    public enum AccessLogTarget: Sendable, Equatable {
+        case off
+        case stdout
+        case file(String)
+    }
+
+    public static let defaultAccessLogFormat =
+        "$remote_addr - $remote_user [$time_local] $http_host \"$request_line\" $status $body_bytes_sent $request_time"
+
+    public var proxyListen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 9080)]
+    /// Largest request body the data plane reads (bytes).
+    public var proxyMaxBodySize = 64 * 1024 * 1024
+    public var adminListen = ListenAddress(host: "127.0.0.1", port: 9180)
+    public var adminKeys: [AdminKey] = []
+    public var store: StoreLocation = .sqlite(path: "./switchboard.db")
+    public var accessLog: AccessLogTarget = .stdout
+    public var accessLogFormat = GatewayConfig.defaultAccessLogFormat
+
+    public init() {}
+
+    /// A config problem, worded as one line for the terminal.
+    public struct Error: Swift.Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public init(_ message: String) { self.message = message }
+        public var description: String { message }
+    }
+
+    static let schema: Schema = {
+        let listen = Schema(types: [.string, .integer])
+        return Schema(
+            type: .object,
+            properties: [
+                "proxy": Schema(
+                    type: .object,
+                    properties: [
+                        "listen": Schema(anyOf: [listen, Schema(type: .array, items: listen, minItems: 1)]),
+                        "max_body_size": Schema(type: .integer, minimum: 1),
+                    ],
+                    additionalProperties: .forbidden),
+                "admin": Schema(
+                    type: .object,
+                    properties: [
+                        "listen": listen,
+                        "keys": Schema(
+                            type: .array,
+                            items: Schema(
+                                type: .object,
+                                properties: [
+                                    "name": Schema(type: .string),
+                                    "key": Schema(type: .string),
+                                    "role": Schema(type: .string, enum: ["admin", "viewer"], default: "admin"),
+                                ],
+                                required: ["key"],
+                                additionalProperties: .forbidden)),
+                    ],
+                    additionalProperties: .forbidden),
+                "store": Schema(type: .string),
+                "access_log": Schema(
+                    type: .object,
+                    properties: [
+                        "path": Schema(type: .string),
+                        "format": Schema(type: .string, minLength: 1),
+                    ],
+                    additionalProperties: .forbidden),
+            ],
+            additionalProperties: .forbidden)
+    }()
+
+    /// Reads a config file; `environment` expands `${VAR}` and `${VAR:-default}` in values.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(Error) -> GatewayConfig
+    {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Error("cannot read config file \(path)")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), source: path, environment: environment)
+    }
+
+    public static func parse(_ text: String, source: String = "config", environment: [String: String] = [:])
+        throws(Error) -> GatewayConfig
+    {
+        let document: JSONValue
+        do {
+            document = try YAMLDocument.parse(text, environment: environment) ?? .object([:])
+        } catch let error as Error {
+            throw Error("\(source): \(error.message)")
+        } catch {
+            throw Error("\(source): invalid YAML: \(error)")
+        }
+        let value: JSONValue
+        do {
+            value = try schema.validate(document)
+        } catch {
+            throw Error("\(source): \(error.message)")
+        }
+        var config = GatewayConfig()
+        if let proxy = value["proxy"] {
+            if let listen = proxy["listen"] {
+                let list = listen.arrayValue ?? [listen]
+                config.proxyListen = try list.map { (v) throws(Error) in try parseListen(v, "proxy.listen", source) }
+            }
+            if let max = proxy["max_body_size"]?.intValue { config.proxyMaxBodySize = max }
+        }
+        if let admin = value["admin"] {
+            if let listen = admin["listen"] { config.adminListen = try parseListen(listen, "admin.listen", source) }
+            for (i, entry) in (admin["keys"]?.arrayValue ?? []).enumerated() {
+                let key = entry["key"]?.stringValue ?? ""
+                guard !key.isEmpty else {
+                    throw Error("\(source): admin.keys[\(i)].key is empty (is the environment variable it names set?)")
+                }
+                let role = AdminKey.Role(rawValue: entry["role"]?.stringValue ?? "admin") ?? .admin
+                config.adminKeys.append(AdminKey(name: entry["name"]?.stringValue ?? "key\(i)", key: key, role: role))
+            }
+        }
+        if let store = value["store"]?.stringValue {
+            guard let location = StoreLocation(store) else {
+                throw Error("\(source): store \"\(store)\" is not sqlite:PATH, file:PATH or postgres://...")
+            }
+            if case .postgres = location {
+                throw Error("\(source): store postgres:// is not supported by this build yet")
+            }
+            config.store = location
+        }
+        if let log = value["access_log"] {
+            if let path = log["path"]?.stringValue {
+                switch path {
+                case "off": config.accessLog = .off
+                case "-", "": config.accessLog = .stdout
+                default: config.accessLog = .file(path)
+                }
+            }
+            if let format = log["format"]?.stringValue { config.accessLogFormat = format }
+        }
+        return config
+    }
+
+    private static func parseListen(_ value: JSONValue, _ field: String, _ source: String) throws(Error)
+        -> ListenAddress
+    {
+        let text = value.stringValue ?? value.intValue.map(String.init) ?? ""
+        guard let address = ListenAddress(text) else {
+            throw Error("\(source): \(field) \"\(text)\" is not a valid host:port")
+        }
+        return address
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// Writes access log lines from a dedicated thread, so a slow disk never stalls a request:
+/// requests append whole lines to a bounded in-memory buffer (lines never interleave) and the
+/// thread drains it. When the buffer is full, lines are dropped and counted rather than
+/// blocking the caller.
+public final class AccessLogWriter: @unchecked Sendable {
+    // All mutable state is guarded by `condition`.
+    private let condition = NSCondition()
+    private var pending: [UInt8] = []
+    private var closed = false
+    private var dropped = 0
+    private let path: String?
+    private var descriptor: Int32
+    private let maxPending = 8 * 1024 * 1024
+    private var thread: Thread?
+
+    /// - Parameter path: a file to append to, or `nil` for standard output.
+    public init(path: String?) throws {
+        self.path = path
+        if let path {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            descriptor = fd
+        } else {
+            descriptor = STDOUT_FILENO
+        }
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = "access-log"
+        self.thread = thread
+        thread.start()
+    }
+
+    public func write(line: [UInt8]) {
+        condition.lock()
+        if pending.count + line.count > maxPending {
+            dropped += 1
+        } else {
+            pending.append(contentsOf: line)
+            condition.signal()
+        }
+        condition.unlock()
+    }
+
+    /// Waits until everything written so far is on disk (tests and shutdown).
+    public func flush() {
+        condition.lock()
+        while !pending.isEmpty { condition.wait() }
+        condition.unlock()
+    }
+
+    public func close() {
+        flush()
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+        if path != nil { Foundation.close(descriptor) }
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while pending.isEmpty && !closed { condition.wait() }
+            if closed && pending.isEmpty {
+                condition.unlock()
+                return
+            }
+            let chunk = pending
+            pending.removeAll(keepingCapacity: true)
+            let fd = descriptor
+            condition.unlock()
+            chunk.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n <= 0 { break }
+                    offset += n
+                }
+            }
+            condition.lock()
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+}

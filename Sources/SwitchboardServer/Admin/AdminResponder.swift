@@ -1,0 +1,304 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SwitchboardCore
+
+/// The Admin API at `/apisix/admin`, compatible with APISIX's: same paths, methods, status
+/// codes, envelopes and error messages, so APISIX's documented curl commands work unchanged.
+/// Every answer is JSON.
+public struct AdminResponder: HTTPResponder {
+    public typealias Context = GatewayRequestContext
+
+    let manager: ConfigManager
+    let keyring: AdminKeyring
+    let pluginNames: [String]
+    /// APISIX accepts admin bodies up to 1.5 MiB.
+    static let maxBodySize = 1_572_864
+
+    public init(manager: ConfigManager, keyring: AdminKeyring, pluginNames: [String]) {
+        self.manager = manager
+        self.keyring = keyring
+        self.pluginNames = pluginNames.sorted()
+    }
+
+    typealias Rejection = ConfigManager.Rejection
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        var request = request
+        let (status, body) = await answer(&request)
+        var headers = HTTPFields()
+        headers[HTTPField.Name("X-API-VERSION")!] = "v3"
+        return GatewayResponse.json(HTTPResponse.Status(code: status), body, headers: headers)
+    }
+
+    private func presentedKey(_ request: Request) -> String? {
+        if let header = request.headers[.xAPIKey] { return header }
+        if let query = request.uri.queryParameters["api_key"] { return String(query) }
+        for cookie in request.headers[values: .cookie] {
+            for pair in cookie.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == "X-API-KEY" {
+                    return String(parts[1])
+                }
+            }
+        }
+        return nil
+    }
+
+    private func answer(_ request: inout Request) async -> (Int, JSONValue) {
+        let failedToken: (String) -> (Int, JSONValue) = {
+            (401, ["error_msg": "failed to check token", "description": .string($0)])
+        }
+        switch keyring.check(presentedKey(request)) {
+        case .missing: return failedToken("missing apikey")
+        case .wrong: return failedToken("wrong apikey")
+        case .allowed(.viewer) where request.method != .get: return failedToken("invalid method for role viewer")
+        case .allowed: break
+        }
+        let path = request.uri.path
+        guard path == "/apisix/admin" || path.hasPrefix("/apisix/admin/") else {
+            return (404, ["error_msg": "not found"])
+        }
+        let segments = path.dropFirst("/apisix/admin".count).split(separator: "/").map(String.init)
+        guard let resource = segments.first else { return (404, ["error_msg": "not found"]) }
+        var body: JSONValue?
+        if request.method == .put || request.method == .post || request.method == .patch {
+            switch await readBody(&request) {
+            case .success(let value): body = value
+            case .failure(let rejection): return (rejection.status, rejection.body)
+            }
+        }
+        do {
+            switch resource {
+            case "routes": return try await generic(.routes, request.method, Array(segments.dropFirst()), body, request)
+            case "services":
+                return try await generic(.services, request.method, Array(segments.dropFirst()), body, request)
+            case "upstreams":
+                return try await generic(.upstreams, request.method, Array(segments.dropFirst()), body, request)
+            case "plugin_metadata":
+                return try await metadata(request.method, Array(segments.dropFirst()), body, request)
+            case "consumers": return try await consumers(request.method, Array(segments.dropFirst()), body, request)
+            case "plugins":
+                if segments.count == 2, segments[1] == "list", request.method == .get {
+                    return (200, .array(pluginNames.map { .string($0) }))
+                }
+                return (404, ["error_msg": "not found"])
+            default:
+                return (404, ["error_msg": .string("Unsupported resource type: \(resource)")])
+            }
+        } catch {
+            return (error.status, error.body)
+        }
+    }
+
+    private func readBody(_ request: inout Request) async -> Result<JSONValue, Rejection> {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: Self.maxBodySize)
+        } catch {
+            return .failure(Rejection(413, ["error_msg": "request body too large, the limit is 1.5 MiB"]))
+        }
+        do {
+            return .success(try JSONParser.parse(buffer.readableBytesView))
+        } catch {
+            return .failure(
+                Rejection(
+                    400,
+                    [
+                        "error_msg": .string("invalid request body: \(error)"),
+                        "req_body": .string(String(buffer: buffer)),
+                    ]))
+        }
+    }
+
+    // MARK: - Envelopes
+
+    private func item(_ record: StoredResource) -> JSONValue {
+        [
+            "key": .string(record.key), "value": record.value, "createdIndex": .int(record.createdIndex),
+            "modifiedIndex": .int(record.modifiedIndex),
+        ]
+    }
+
+    private func written(_ record: StoredResource, created: Bool) -> (Int, JSONValue) {
+        (created ? 201 : 200, ["key": .string(record.key), "value": record.value])
+    }
+
+    private func list(_ records: [StoredResource], _ request: Request) throws(Rejection) -> (Int, JSONValue) {
+        let params = request.uri.queryParameters
+        var page = records
+        if let sizeText = params["page_size"] {
+            guard let size = Int(sizeText), (10...500).contains(size) else {
+                throw .badRequest("page_size must be between 10 and 500")
+            }
+            let number = max(1, params["page"].flatMap { Int($0) } ?? 1)
+            page = Array(records.dropFirst((number - 1) * size).prefix(size))
+        }
+        return (200, ["total": .int(records.count), "list": .array(page.map(item))])
+    }
+
+    private func notFound() -> Rejection { Rejection(404, ["message": "Key not found"]) }
+    private func unsupported() -> Rejection { Rejection(404, ["error_msg": "not found"]) }
+
+    private func forbidTimestamps(_ body: JSONValue?) throws(Rejection) {
+        for field in ["create_time", "update_time"] where body?[field] != nil {
+            throw .badRequest("the property is forbidden:  \(field)")
+        }
+    }
+
+    // MARK: - Routes, services, upstreams
+
+    private func generic(
+        _ kind: ResourceKind, _ method: HTTPRequest.Method, _ rest: [String], _ body: JSONValue?, _ request: Request
+    ) async throws(Rejection) -> (Int, JSONValue) {
+        let id = rest.first
+        let state = await manager.state
+        switch method {
+        case .get:
+            guard let id else { return try list(state.list(kind), request) }
+            guard rest.count == 1, let record = state[kind, id] else { throw notFound() }
+            return (200, item(record))
+        case .put:
+            guard rest.count <= 1, var value = body else { throw unsupported() }
+            try forbidTimestamps(value)
+            let bodyID = value["id"].map(ConfigValidator.idString)
+            guard let resolved = id ?? bodyID else { throw .badRequest("missing \(kind.singular) id") }
+            if let bodyID, bodyID != resolved { throw .badRequest("wrong \(kind.singular) id") }
+            value["id"] = .string(resolved)
+            let (record, created) = try await manager.put(kind, id: resolved, value: value)
+            return written(record, created: created)
+        case .post:
+            guard id == nil, var value = body else { throw unsupported() }
+            try forbidTimestamps(value)
+            if value["id"] != nil { throw .badRequest("wrong \(kind.singular) id, do not need it") }
+            let newID = await manager.nextID()
+            value["id"] = .string(newID)
+            let (record, created) = try await manager.put(kind, id: newID, value: value)
+            return written(record, created: created)
+        case .patch:
+            guard let id, let patch = body else { throw unsupported() }
+            guard let existing = state[kind, id] else { throw notFound() }
+            var value: JSONValue
+            if rest.count > 1 {
+                guard let replaced = existing.value.replacing(path: Array(rest.dropFirst()), with: patch) else {
+                    throw .badRequest("invalid sub path /\(rest.dropFirst().joined(separator: "/"))")
+                }
+                value = replaced
+            } else {
+                try forbidTimestamps(patch)
+                value = existing.value.merging(patch: patch)
+            }
+            value["id"] = .string(id)
+            let (record, _) = try await manager.put(kind, id: id, value: value)
+            return (200, ["key": .string(record.key), "value": record.value])
+        case .delete:
+            guard let id, rest.count == 1 else { throw unsupported() }
+            let deleted = try await manager.delete(kind, id: id)
+            return (200, ["deleted": "1", "key": .string(deleted.key)])
+        default:
+            throw unsupported()
+        }
+    }
+
+    // MARK: - Consumers and credentials
+
+    private func consumers(_ method: HTTPRequest.Method, _ rest: [String], _ body: JSONValue?, _ request: Request)
+        async throws(Rejection) -> (Int, JSONValue)
+    {
+        if rest.count >= 2, rest[1] == "credentials" {
+            return try await credentials(method, username: rest[0], Array(rest.dropFirst(2)), body, request)
+        }
+        let state = await manager.state
+        let username = rest.first
+        switch method {
+        case .get:
+            guard let username else { return try list(state.list(.consumers), request) }
+            guard rest.count == 1, let record = state[.consumers, username] else { throw notFound() }
+            return (200, item(record))
+        case .put:
+            guard rest.count <= 1, var value = body else { throw unsupported() }
+            try forbidTimestamps(value)
+            let bodyName = value["username"]?.stringValue
+            if let username, let bodyName, bodyName != username { throw .badRequest("wrong username") }
+            guard let resolved = username ?? bodyName else {
+                throw .badRequest("invalid configuration: property \"username\" is required")
+            }
+            value["username"] = .string(resolved)
+            let (record, created) = try await manager.put(.consumers, id: resolved, value: value)
+            return written(record, created: created)
+        case .delete:
+            guard let username, rest.count == 1 else { throw unsupported() }
+            let deleted = try await manager.delete(.consumers, id: username)
+            return (200, ["deleted": "1", "key": .string(deleted.key)])
+        case .post, .patch:
+            throw Rejection(405, ["error_msg": .string("not supported `\(method.rawValue)` method for consumer")])
+        default:
+            throw unsupported()
+        }
+    }
+
+    private func credentials(
+        _ method: HTTPRequest.Method, username: String, _ rest: [String], _ body: JSONValue?, _ request: Request
+    ) async throws(Rejection) -> (Int, JSONValue) {
+        if method == .post || method == .patch {
+            throw Rejection(405, ["error_msg": .string("not supported `\(method.rawValue)` method for credential")])
+        }
+        let state = await manager.state
+        guard state[.consumers, username] != nil else { throw Rejection(404, ["error_msg": "consumer not found"]) }
+        let id = rest.first
+        let fullID = id.map { "\(username)/credentials/\($0)" }
+        switch method {
+        case .get:
+            guard let fullID else { return try list(state.credentials(of: username), request) }
+            guard rest.count == 1, let record = state[.credentials, fullID] else { throw notFound() }
+            return (200, item(record))
+        case .put:
+            guard rest.count <= 1, var value = body else { throw unsupported() }
+            try forbidTimestamps(value)
+            guard let id = id ?? value["id"].map(ConfigValidator.idString) else {
+                throw .badRequest("missing credential id")
+            }
+            do { _ = try ResourceSchemas.idSchema.validate(.string(id)) } catch {
+                throw .badRequest("invalid configuration: property \"id\" validation failed: \(error.message)")
+            }
+            value["id"] = .string(id)
+            let (record, created) = try await manager.put(
+                .credentials, id: "\(username)/credentials/\(id)", value: value)
+            return written(record, created: created)
+        case .delete:
+            guard let fullID, rest.count == 1 else { throw unsupported() }
+            let deleted = try await manager.delete(.credentials, id: fullID)
+            return (200, ["deleted": "1", "key": .string(deleted.key)])
+        default:
+            throw unsupported()
+        }
+    }
+
+    // MARK: - Plugin metadata
+
+    private func metadata(_ method: HTTPRequest.Method, _ rest: [String], _ body: JSONValue?, _ request: Request)
+        async throws(Rejection) -> (Int, JSONValue)
+    {
+        let state = await manager.state
+        let name = rest.first
+        switch method {
+        case .get:
+            guard let name else { return try list(state.list(.pluginMetadata), request) }
+            guard let record = state[.pluginMetadata, name] else { throw notFound() }
+            return (200, item(record))
+        case .put:
+            guard let name, rest.count == 1, var value = body else { throw unsupported() }
+            try forbidTimestamps(value)
+            value["id"] = nil
+            let (record, created) = try await manager.put(.pluginMetadata, id: name, value: value)
+            return written(record, created: created)
+        case .delete:
+            guard let name, rest.count == 1 else { throw unsupported() }
+            let deleted = try await manager.delete(.pluginMetadata, id: name)
+            return (200, ["deleted": "1", "key": .string(deleted.key)])
+        default:
+            throw unsupported()
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+import SwitchboardCore
+import SwitchboardStore
+
+/// Owns the configuration: the in-memory ``ConfigState`` (what the Admin API reads), the store
+/// (where it persists) and the published ``Snapshot`` (what the data plane reads).
+///
+/// An actor, so writes are applied one at a time: validate against the current state, persist,
+/// then swap in a newly compiled snapshot. The data plane never waits on it.
+public actor ConfigManager {
+    public nonisolated let store: any ConfigStore
+    public let validator: ConfigValidator
+    public let compiler: SnapshotCompiler
+    public let holder: SnapshotHolder
+    private let logger: Logger
+    public private(set) var state = ConfigState()
+    private var ids = IDGenerator()
+
+    public init(store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, logger: Logger) {
+        self.store = store
+        self.validator = ConfigValidator(catalog: registry.catalog)
+        self.compiler = SnapshotCompiler(registry: registry, logger: logger)
+        self.holder = holder
+        self.logger = logger
+    }
+
+    /// A write the Admin API refuses; `status` and `body` are what it answers.
+    public struct Rejection: Error, Sendable {
+        public var status: Int
+        public var body: JSONValue
+
+        public init(_ status: Int, _ body: JSONValue) {
+            self.status = status
+            self.body = body
+        }
+
+        public static func badRequest(_ message: String) -> Rejection {
+            Rejection(400, ["error_msg": .string(message)])
+        }
+    }
+
+    /// Kinds in the order their references need them.
+    static let dependencyOrder: [ResourceKind] = [
+        .upstreams, .services, .consumers, .credentials, .routes, .pluginMetadata,
+    ]
+
+    /// Loads the store and publishes the first snapshot. With `strict`, an invalid object is a
+    /// startup error (standalone files); otherwise it is logged and skipped (it stays stored).
+    public func start(strict: Bool) async throws {
+        let records = try await store.loadAll()
+        state = try buildState(records, strict: strict)
+        ids = IDGenerator(last: state.revision)
+        publish()
+    }
+
+    /// Replaces everything with new store content (standalone file edited). An invalid file
+    /// leaves the current configuration in force.
+    public func reload(_ records: [StoredResource]) {
+        do {
+            state = try buildState(records, strict: true)
+            publish()
+            logger.info("configuration reloaded from \(store.location): \(records.count) objects")
+        } catch {
+            logger.error("configuration not reloaded from \(store.location): \(error)")
+        }
+    }
+
+    private func buildState(_ records: [StoredResource], strict: Bool) throws -> ConfigState {
+        var built = ConfigState()
+        for kind in Self.dependencyOrder {
+            for record in records where record.kind == kind {
+                do {
+                    var value = try validator.validate(kind, id: record.id, value: record.value, state: built)
+                    if kind != .credentials && kind != .consumers && kind != .pluginMetadata && value["id"] == nil {
+                        value["id"] = .string(record.id)
+                    }
+                    var checked = record
+                    checked.value = value
+                    built.set(checked)
+                } catch {
+                    let message = "\(kind.singular) \(record.id) in \(store.location) is invalid: \(error)"
+                    if strict { throw StoreError(message) }
+                    logger.error("\(message); it is kept in the store but not used")
+                }
+            }
+        }
+        return built
+    }
+
+    private func publish() {
+        holder.store(compiler.compile(state))
+    }
+
+    /// A fresh id for `POST`.
+    public func nextID() -> String {
+        ids.next(atLeast: state.revision + 1)
+    }
+
+    /// Creates or replaces one object. `value` is what the client sent (with `id`/`username` set);
+    /// returns the stored record and whether it was created.
+    public func put(_ kind: ResourceKind, id: String, value: JSONValue) async throws(Rejection) -> (
+        StoredResource, created: Bool
+    ) {
+        guard store.isWritable else { throw readOnly() }
+        let existing = state[kind, id]
+        var validated: JSONValue
+        do {
+            validated = try validator.validate(kind, id: id, value: value, state: state)
+        } catch {
+            throw .badRequest(error.message)
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        validated["create_time"] = existing?.value["create_time"] ?? .int(now)
+        validated["update_time"] = .int(now)
+        let index = max(state.revision + 1, ids.last + 1)
+        ids = IDGenerator(last: index)
+        let record = StoredResource(
+            kind: kind, id: id, value: validated, createdIndex: existing?.createdIndex ?? index, modifiedIndex: index)
+        try await persist([.put(record)])
+        state.set(record)
+        publish()
+        return (record, existing == nil)
+    }
+
+    /// Deletes one object (a consumer with its credentials). Refuses to delete an upstream or a
+    /// service that a route or service still uses, as APISIX does.
+    public func delete(_ kind: ResourceKind, id: String) async throws(Rejection) -> StoredResource {
+        guard store.isWritable else { throw readOnly() }
+        guard let existing = state[kind, id] else { throw Rejection(404, ["message": "Key not found"]) }
+        if kind == .upstreams || kind == .services {
+            let field = kind == .upstreams ? "upstream_id" : "service_id"
+            for user in state.list(.routes) + state.list(.services)
+            where user.value[field].map(ConfigValidator.idString) == id {
+                throw .badRequest(
+                    "can not delete this \(kind.singular), \(user.kind.singular) [\(user.id)] is still using it now")
+            }
+        }
+        var changes: [StoreChange] = [.delete(kind, id: id)]
+        if kind == .consumers {
+            changes += state.credentials(of: id).map { .delete(.credentials, id: $0.id) }
+        }
+        try await persist(changes)
+        for change in changes {
+            if case .delete(let k, let i) = change { state.remove(k, i) }
+        }
+        publish()
+        return existing
+    }
+
+    private func persist(_ changes: [StoreChange]) async throws(Rejection) {
+        do {
+            try await store.apply(changes)
+        } catch {
+            logger.error("store write failed: \(error)")
+            throw Rejection(500, ["error_msg": .string("failed to write to the store: \(error)")])
+        }
+    }
+
+    private func readOnly() -> Rejection {
+        Rejection(
+            405,
+            [
+                "error_msg": .string(
+                    "the Admin API is read-only: configuration comes from \(store.location) (standalone mode)")
+            ])
+    }
+}

@@ -1,0 +1,115 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SwitchboardCore
+
+/// The data plane: matches the route in the current snapshot, runs the plugin pipeline and
+/// proxies, then runs the log phase once the response body has been sent.
+public struct DataPlaneResponder: HTTPResponder {
+    public typealias Context = GatewayRequestContext
+
+    let holder: SnapshotHolder
+    let proxy: UpstreamProxy
+    let accessLogger: AccessLogger?
+    let maxBodySize: Int
+    let logger: Logger
+
+    public init(
+        holder: SnapshotHolder, proxy: UpstreamProxy, accessLogger: AccessLogger?, maxBodySize: Int, logger: Logger
+    ) {
+        self.holder = holder
+        self.proxy = proxy
+        self.accessLogger = accessLogger
+        self.maxBodySize = maxBodySize
+        self.logger = logger
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let exchange = Exchange(
+            request: request, remote: context.remoteAddress, snapshot: holder.load(), maxBodySize: maxBodySize)
+        var slots: [PluginSlot] = []
+        var response: Response
+        do {
+            response = try await handle(exchange, slots: &slots)
+        } catch let error as BodyTooLarge {
+            response = GatewayResponse.json(
+                .contentTooLarge,
+                ["error_msg": .string("request body is larger than the limit of \(error.limit) bytes")])
+        } catch {
+            logger.error("request failed: \(error)", metadata: ["request_id": .string(exchange.requestID)])
+            response = GatewayResponse.json(.internalServerError, ["error_msg": "internal error"])
+        }
+        response.headers[.xRequestID] = exchange.requestID
+        return finish(response, exchange: exchange, slots: slots)
+    }
+
+    private func handle(_ exchange: Exchange, slots: inout [PluginSlot]) async throws -> Response {
+        let snapshot = exchange.snapshot
+        if snapshot.router.needsBody, exchange.request.headers[.contentType]?.contains("json") == true {
+            _ = try await exchange.body()
+        }
+        let routeRequest = RouteRequest(
+            path: exchange.path, method: exchange.method, host: exchange.host,
+            remoteAddress: IPAddress(exchange.remoteAddress))
+        guard let route = snapshot.router.match(routeRequest, variables: exchange) else {
+            return GatewayResponse.json(.notFound, ["error_msg": "404 Route Not Found"])
+        }
+        exchange.route = route
+        slots = route.plugins
+        for slot in slots where runs(slot, exchange) {
+            if let response = try await slot.handler.rewrite(exchange) { return response }
+        }
+        if let consumer = exchange.consumer {
+            slots = PluginRegistry.merge(route: slots, consumer: consumer.plugins)
+        }
+        for slot in slots where runs(slot, exchange) {
+            if let response = try await slot.handler.access(exchange) { return response }
+        }
+        for slot in slots where runs(slot, exchange) {
+            if let response = try await slot.handler.proxy(exchange) { return response }
+        }
+        guard let upstream = route.upstream else {
+            return GatewayResponse.json(
+                .serviceUnavailable, ["error_msg": "missing upstream configuration in Route or Service"])
+        }
+        return await proxy.forward(exchange, to: upstream)
+    }
+
+    private func runs(_ slot: PluginSlot, _ exchange: Exchange) -> Bool {
+        slot.filter?.evaluate(exchange) ?? true
+    }
+
+    /// Wraps the body so that bytes are counted and the log phase runs after the last byte was
+    /// written (or the client went away).
+    private func finish(_ response: Response, exchange: Exchange, slots: [PluginSlot]) -> Response {
+        var response = response
+        exchange.status = Int(response.status.code)
+        let body = response.body
+        let accessLogger = self.accessLogger
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            let counting = CountingWriter(base: writer, exchange: exchange)
+            defer {
+                for slot in slots { slot.handler.log(exchange) }
+                accessLogger?.log(exchange)
+            }
+            try await body.write(counting)
+        }
+        return response
+    }
+}
+
+/// Passes writes through and counts the body bytes for `$body_bytes_sent`.
+struct CountingWriter: ResponseBodyWriter {
+    var base: any ResponseBodyWriter
+    let exchange: Exchange
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        exchange.bodyBytesSent += buffer.readableBytes
+        try await base.write(buffer)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        try await base.finish(trailingHeaders)
+    }
+}

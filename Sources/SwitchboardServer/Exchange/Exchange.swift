@@ -1,0 +1,186 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SwitchboardCore
+
+/// Everything known about one data-plane request while it passes through the pipeline: the
+/// request, the matched route, the consumer, the body (read at most once, parsed at most once)
+/// and what the log phase reports.
+///
+/// A reference type so that plugins share one instance; it is confined to its request: the
+/// handler and then the response body writer use it one after the other, never at the same
+/// time, which is why the unchecked `Sendable` is sound.
+public final class Exchange: @unchecked Sendable {
+    public private(set) var request: Request
+    public let method: String
+    public let path: String
+    public let rawQuery: String?
+    /// Lower-cased `Host` without the port.
+    public let host: String
+    public let hostHeader: String?
+    public let remoteAddress: String
+    public let remotePort: Int
+    public let start: ContinuousClock.Instant
+    public let startDate: Date
+    public let snapshot: Snapshot
+    public let requestID: String
+    let maxBodySize: Int
+
+    public internal(set) var route: CompiledRoute?
+    public var consumer: CompiledConsumer?
+    public var credentialID: String?
+    /// Headers plugins add to (or, with `nil`, remove from) the upstream request.
+    public var upstreamHeaderEdits: [(HTTPField.Name, String?)] = []
+    /// Query arguments plugins remove before proxying (key-auth `hide_credentials`).
+    public var removedQueryArgs: Set<String> = []
+
+    public var status = 0
+    public var bodyBytesSent = 0
+    public var upstreamAddr: String?
+    public var upstreamStatus: Int?
+    public var upstreamResponseTime: Duration?
+    /// Values of log variables that plugins own (`$request_type`, `$llm_model`, ...).
+    public var logValues: [String: String] = [:]
+
+    private var bodyBuffer: ByteBuffer?
+    private var parsedBody: JSONValue??
+    private var parsedArgs: [String: String]?
+    private var parsedCookies: [String: String]?
+
+    init(
+        request: Request, remote: SocketAddress?, snapshot: Snapshot, maxBodySize: Int,
+        start: ContinuousClock.Instant = .now
+    ) {
+        self.request = request
+        self.method = request.method.rawValue
+        self.path = request.uri.path
+        self.rawQuery = request.uri.query
+        let hostHeader = request.head.authority
+        self.hostHeader = hostHeader
+        self.host = Self.stripPort(hostHeader ?? "").lowercased()
+        self.remoteAddress = remote?.ipAddress ?? "127.0.0.1"
+        self.remotePort = remote?.port ?? 0
+        self.snapshot = snapshot
+        self.maxBodySize = maxBodySize
+        self.start = start
+        self.startDate = Date()
+        if let given = request.headers[.xRequestID], !given.isEmpty, given.utf8.count <= 200 {
+            self.requestID = given
+        } else {
+            self.requestID = Self.makeRequestID()
+        }
+    }
+
+    static func stripPort(_ host: String) -> String {
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            return String(host[host.index(after: host.startIndex)..<close])
+        }
+        if let colon = host.firstIndex(of: ":") { return String(host[..<colon]) }
+        return host
+    }
+
+    static func makeRequestID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let hex = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for i in stride(from: 0, to: 32, by: 16) {
+            var r = rng.next() as UInt64
+            for j in 0..<16 {
+                bytes[i + j] = hex[Int(r & 0xF)]
+                r >>= 4
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The request body, read once and kept; `BodyTooLarge` past the configured limit.
+    public func body() async throws -> ByteBuffer {
+        if let bodyBuffer { return bodyBuffer }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
+            throw BodyTooLarge(size: length, limit: maxBodySize)
+        }
+        do {
+            let buffer = try await request.collectBody(upTo: maxBodySize)
+            bodyBuffer = buffer
+            return buffer
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw BodyTooLarge(size: nil, limit: maxBodySize)
+        }
+    }
+
+    /// Whether the body has been read into memory (so proxying sends the buffer, not a stream).
+    public var bufferedBody: ByteBuffer? { bodyBuffer }
+
+    /// The body parsed as JSON, once; `nil` when it is not JSON.
+    public func jsonBody() async throws -> JSONValue? {
+        if let parsedBody { return parsedBody }
+        let buffer = try await body()
+        let value = try? JSONParser.parse(buffer.readableBytesView)
+        parsedBody = .some(value)
+        return value
+    }
+
+    /// Synchronous access for variable lookups after the body was read.
+    var jsonBodyIfParsed: JSONValue? {
+        if let parsedBody { return parsedBody }
+        guard let bodyBuffer else { return nil }
+        let value = try? JSONParser.parse(bodyBuffer.readableBytesView)
+        parsedBody = .some(value)
+        return value
+    }
+
+    public var args: [String: String] {
+        if let parsedArgs { return parsedArgs }
+        var result: [String: String] = [:]
+        for pair in (rawQuery ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = Self.decode(parts[0])
+            if result[key] == nil { result[key] = parts.count > 1 ? Self.decode(parts[1]) : "" }
+        }
+        parsedArgs = result
+        return result
+    }
+
+    public var cookies: [String: String] {
+        if let parsedCookies { return parsedCookies }
+        var result: [String: String] = [:]
+        for header in request.headers[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard let name = parts.first?.trimmingCharacters(in: .whitespaces) else { continue }
+                result[name] = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: .whitespaces) : ""
+            }
+        }
+        parsedCookies = result
+        return result
+    }
+
+    static func decode(_ text: Substring) -> String {
+        let plus = text.replacingOccurrences(of: "+", with: " ")
+        return plus.removingPercentEncoding ?? plus
+    }
+
+    /// The query string to send upstream, without arguments plugins removed.
+    var upstreamQuery: String? {
+        guard let rawQuery, !removedQueryArgs.isEmpty else { return rawQuery }
+        let kept = rawQuery.split(separator: "&").filter { pair in
+            let key = Self.decode(pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0])
+            return !removedQueryArgs.contains(key)
+        }
+        return kept.isEmpty ? nil : kept.joined(separator: "&")
+    }
+
+    public var elapsed: Duration { ContinuousClock.now - start }
+}
+
+/// A request body over the configured limit (413).
+public struct BodyTooLarge: Error {
+    public var size: Int?
+    public var limit: Int
+}
+
+extension HTTPField.Name {
+    public static let xRequestID = HTTPField.Name("X-Request-Id")!
+    public static let xAPIKey = HTTPField.Name("X-API-KEY")!
+}

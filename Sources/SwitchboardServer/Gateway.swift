@@ -1,0 +1,191 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SwitchboardCore
+import SwitchboardStore
+import Synchronization
+import UnixSignals
+
+/// A whole Switchboard process: the store, the configuration manager, the data-plane and
+/// Admin API listeners, and the store watcher, run as one service group.
+public final class Gateway: Sendable {
+    public let config: GatewayConfig
+    public let manager: ConfigManager
+    public let holder: SnapshotHolder
+    public let registry: PluginRegistry
+    let store: any ConfigStore
+    let client: HTTPClient
+    let accessLogWriter: AccessLogWriter?
+    let accessLogFormat: LogFormat
+    let adminKeyring: AdminKeyring
+    let logger: Logger
+    private let bound = Mutex<[String: Int]>([:])
+    private let readiness: AsyncStream<Void>.Continuation
+    private let ready: AsyncStream<Void>
+
+    /// A listener that could not be started; the message names the address.
+    public struct ListenError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Opens the store, loads the configuration and prepares the listeners. The admin key is
+    /// generated on first start when none is configured, kept in the store, and printed once.
+    public static func prepare(config: GatewayConfig, logger: Logger, registry: PluginRegistry = .builtIn)
+        async throws -> Gateway
+    {
+        let format: LogFormat
+        do { format = try LogFormat(config.accessLogFormat) } catch {
+            throw GatewayConfig.Error("access_log.format: \(error)")
+        }
+        let store: any ConfigStore
+        switch config.store {
+        case .sqlite(let path): store = try await SQLiteConfigStore.open(path: path, logger: logger)
+        case .file(let path): store = FileConfigStore(path: path, logger: logger)
+        case .postgres: throw GatewayConfig.Error("store postgres:// is not supported by this build yet")
+        }
+        let holder = SnapshotHolder()
+        let manager = ConfigManager(store: store, registry: registry, holder: holder, logger: logger)
+        do {
+            try await manager.start(strict: !store.isWritable)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        var keys = config.adminKeys.map { (key: $0.key, role: $0.role == .admin ? AdminKeyring.Role.admin : .viewer) }
+        if keys.isEmpty {
+            let key: String
+            if let stored = try await store.metadata("admin_key") {
+                key = stored
+            } else {
+                key = AdminKeyring.generateKey()
+                try await store.setMetadata("admin_key", key)
+                let persisted = store.isWritable ? "kept in \(store.location)" : "valid until restart"
+                FileHandle.standardError.write(
+                    Data(
+                        "switchboard: no admin key configured; generated one (\(persisted)), shown only now:\n  \(key)\n"
+                            .utf8))
+            }
+            keys = [(key, .admin)]
+        }
+        var writer: AccessLogWriter?
+        switch config.accessLog {
+        case .off: writer = nil
+        case .stdout: writer = try AccessLogWriter(path: nil)
+        case .file(let path):
+            do { writer = try AccessLogWriter(path: path) } catch {
+                throw GatewayConfig.Error("cannot open access log \(path): \(error)")
+            }
+        }
+        return Gateway(
+            config: config, manager: manager, holder: holder, registry: registry, store: store,
+            accessLogWriter: writer, accessLogFormat: format, adminKeyring: AdminKeyring(keys), logger: logger)
+    }
+
+    private init(
+        config: GatewayConfig, manager: ConfigManager, holder: SnapshotHolder, registry: PluginRegistry,
+        store: any ConfigStore, accessLogWriter: AccessLogWriter?, accessLogFormat: LogFormat,
+        adminKeyring: AdminKeyring, logger: Logger
+    ) {
+        self.config = config
+        self.manager = manager
+        self.holder = holder
+        self.registry = registry
+        self.store = store
+        self.client = UpstreamProxy.makeClient()
+        self.accessLogWriter = accessLogWriter
+        self.accessLogFormat = accessLogFormat
+        self.adminKeyring = adminKeyring
+        self.logger = logger
+        (self.ready, self.readiness) = AsyncStream.makeStream()
+    }
+
+    /// The port a listener is bound to, once it runs (`"proxy0"`, `"admin"`).
+    public func port(_ listener: String) -> Int? {
+        bound.withLock { $0[listener] }
+    }
+
+    /// Returns once every listener is accepting connections.
+    public func waitUntilReady() async {
+        let expected = config.proxyListen.count + 1
+        var count = 0
+        for await _ in ready {
+            count += 1
+            if count >= expected { return }
+        }
+    }
+
+    private func application<R: HTTPResponder>(_ name: String, _ address: ListenAddress, _ responder: R)
+        -> ListenerService
+    where R.Context == GatewayRequestContext {
+        let app = Application(
+            responder: responder,
+            configuration: .init(
+                address: .hostname(address.host, port: address.port), serverName: "Switchboard"),
+            onServerRunning: { [self] channel in
+                self.bound.withLock { $0[name] = channel.localAddress?.port ?? address.port }
+                self.readiness.yield()
+            },
+            logger: logger)
+        return ListenerService(address: address, app: app)
+    }
+
+    /// Runs until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
+    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let accessLogger = accessLogWriter.map { AccessLogger(format: accessLogFormat, writer: $0) }
+        let dataPlane = DataPlaneResponder(
+            holder: holder, proxy: UpstreamProxy(client: client), accessLogger: accessLogger,
+            maxBodySize: config.proxyMaxBodySize, logger: logger)
+        let admin = AdminResponder(
+            manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
+        var services: [any Service] = []
+        for (i, address) in config.proxyListen.enumerated() {
+            services.append(application("proxy\(i)", address, dataPlane))
+        }
+        services.append(application("admin", config.adminListen, admin))
+        services.append(StoreWatcher(store: store, manager: manager))
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await shutdown()
+            throw error
+        }
+        await shutdown()
+    }
+
+    private func shutdown() async {
+        try? await client.shutdown()
+        accessLogWriter?.close()
+        try? await store.close()
+    }
+}
+
+/// Runs one Hummingbird application and names the address when it cannot listen.
+struct ListenerService: Service {
+    let address: ListenAddress
+    let app: any Service
+
+    func run() async throws {
+        do {
+            try await app.run()
+        } catch let error as IOError {
+            throw Gateway.ListenError(description: "cannot listen on \(address): \(error.description)")
+        }
+    }
+}
+
+/// Applies configuration changed outside this process (edited standalone file).
+struct StoreWatcher: Service {
+    let store: any ConfigStore
+    let manager: ConfigManager
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await store.watch { records in await manager.reload(records) }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Logging
+import SwitchboardCore
+
+/// Turns the stored configuration into a ``Snapshot``: merges services into routes, resolves
+/// upstream ids, compiles predicates and plugins, and indexes consumer keys. The state it gets
+/// has been validated; an object that still fails to compile is logged and left out rather
+/// than taking the whole configuration down.
+public struct SnapshotCompiler: Sendable {
+    public let registry: PluginRegistry
+    public let logger: Logger
+
+    public init(registry: PluginRegistry, logger: Logger) {
+        self.registry = registry
+        self.logger = logger
+    }
+
+    public func compile(_ state: ConfigState) -> Snapshot {
+        var routes: [(RoutePredicate, CompiledRoute)] = []
+        for record in state.list(.routes) {
+            let route = record.value
+            if route["status"]?.intValue == 0 { continue }
+            do {
+                let service = route["service_id"].flatMap { state[.services, ConfigValidator.idString($0)]?.value }
+                var plugins = service?["plugins"]?.objectValue ?? [:]
+                for (name, config) in route["plugins"]?.objectValue ?? [:] { plugins[name] = config }
+                let upstreamValue =
+                    route["upstream"]
+                    ?? route["upstream_id"].flatMap { state[.upstreams, ConfigValidator.idString($0)]?.value }
+                    ?? service?["upstream"]
+                    ?? service?["upstream_id"].flatMap { state[.upstreams, ConfigValidator.idString($0)]?.value }
+                let predicate = try RoutePredicate.compile(
+                    route: route, serviceHosts: service?["hosts"]?.arrayValue?.compactMap(\.stringValue))
+                let compiled = CompiledRoute(
+                    id: record.id, name: route["name"]?.stringValue,
+                    serviceID: route["service_id"].map(ConfigValidator.idString),
+                    plugins: try registry.compile(.object(plugins), scope: .route),
+                    upstream: upstreamValue.map(CompiledUpstream.init))
+                routes.append((predicate, compiled))
+            } catch {
+                logger.error("route \(record.id) left out of the configuration: \(error)")
+            }
+        }
+
+        var consumers: [String: CompiledConsumer] = [:]
+        var authKeys: [String: [String: AuthIdentity]] = [:]
+        let catalog = registry.catalog
+        func index(_ plugins: JSONValue?, _ identity: AuthIdentity) {
+            for (name, config) in plugins?.objectValue ?? [:] {
+                guard let field = catalog[name]?.uniqueConsumerField, let key = config[field]?.stringValue else {
+                    continue
+                }
+                authKeys[name, default: [:]][key] = identity
+            }
+        }
+        for record in state.list(.consumers) {
+            let value = record.value
+            do {
+                let nonAuth = (value["plugins"]?.objectValue ?? [:]).filter { catalog[$0.key]?.isAuth != true }
+                consumers[record.id] = CompiledConsumer(
+                    username: record.id, customID: value["labels"]?["custom_id"]?.stringValue,
+                    plugins: try registry.compile(.object(nonAuth), scope: .consumer))
+                index(value["plugins"], AuthIdentity(consumer: record.id, credentialID: nil))
+            } catch {
+                logger.error("consumer \(record.id) left out of the configuration: \(error)")
+            }
+        }
+        for record in state.list(.credentials) {
+            let parts = record.id.components(separatedBy: "/credentials/")
+            guard parts.count == 2, consumers[parts[0]] != nil else { continue }
+            index(record.value["plugins"], AuthIdentity(consumer: parts[0], credentialID: parts[1]))
+        }
+
+        var metadata: [String: JSONValue] = [:]
+        for record in state.list(.pluginMetadata) { metadata[record.id] = record.value }
+
+        return Snapshot(
+            revision: state.revision, router: RouteMatcher(routes), consumers: consumers, authKeys: authKeys,
+            pluginMetadata: metadata)
+    }
+}

@@ -1,0 +1,36 @@
+import SwitchboardCore
+
+/// One change to persist; a write is a list of them applied atomically (deleting a consumer
+/// deletes its credentials in the same transaction).
+public enum StoreChange: Sendable, Equatable {
+    case put(StoredResource)
+    case delete(ResourceKind, id: String)
+}
+
+/// Where configuration lives. The gateway keeps the authoritative copy in memory
+/// (``ConfigState``) and uses a store only to persist it and to hear about changes made
+/// elsewhere, so a store is small: load, apply, watch. SQLite (embedded), a standalone file
+/// (read-only) and later PostgreSQL (shared by a cluster) implement it.
+public protocol ConfigStore: Sendable {
+    /// `false` for standalone file mode: the Admin API answers writes with 405.
+    var isWritable: Bool { get }
+    /// A description for logs and errors, e.g. `sqlite:./switchboard.db`.
+    var location: String { get }
+
+    func loadAll() async throws -> [StoredResource]
+    /// Applies all changes or none.
+    func apply(_ changes: [StoreChange]) async throws
+    /// Small key/value facts of the store itself (e.g. the generated admin key).
+    func metadata(_ key: String) async throws -> String?
+    func setMetadata(_ key: String, _ value: String) async throws
+    /// Calls `onChange` with the full new content whenever the configuration was changed outside
+    /// this process. Returns when the task is cancelled.
+    func watch(_ onChange: @escaping @Sendable ([StoredResource]) async -> Void) async throws
+    func close() async throws
+}
+
+/// A store that cannot be used; `description` is the one line shown to the user.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
