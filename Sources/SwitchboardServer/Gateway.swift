@@ -23,6 +23,7 @@ public final class Gateway: Sendable {
     let adminKeyring: AdminKeyring
     let logger: Logger
     private let bound = Mutex<[String: Int]>([:])
+    private let serviceGroup = Mutex<ServiceGroup?>(nil)
     private let readiness: AsyncStream<Void>.Continuation
     private let ready: AsyncStream<Void>
 
@@ -148,13 +149,23 @@ public final class Gateway: Sendable {
         services.append(StoreWatcher(store: store, manager: manager))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        serviceGroup.withLock { $0 = group }
+        let result: Result<Void, any Error>
         do {
             try await group.run()
+            result = .success(())
         } catch {
-            await shutdown()
-            throw error
+            result = .failure(error)
         }
-        await shutdown()
+        // Closing the store and the client must finish even when this task was cancelled.
+        await Task { await self.shutdown() }.value
+        try result.get()
+    }
+
+    /// Stops accepting requests, lets running ones finish, then closes the store.
+    public func stop() async {
+        let group = serviceGroup.withLock { $0 }
+        await group?.triggerGracefulShutdown()
     }
 
     private func shutdown() async {

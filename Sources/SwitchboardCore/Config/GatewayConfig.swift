@@ -9,6 +9,12 @@ public struct GatewayConfig: Sendable, Equatable {
         public var name: String
         public var key: String
         public var role: Role
+
+        public init(name: String, key: String, role: Role) {
+            self.name = name
+            self.key = key
+            self.role = role
+        }
     }
 
     public enum StoreLocation: Sendable, Equatable {

@@ -24,6 +24,9 @@ public struct UpstreamProxy: Sendable {
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        // A refused connection must fail the request now (502, or fall over to another node),
+        // not be retried silently until the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

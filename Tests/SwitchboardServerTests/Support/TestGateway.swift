@@ -1,0 +1,109 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import SwitchboardCore
+import SwitchboardServer
+
+/// A gateway running inside the test process on loopback ports chosen by the kernel, with its
+/// own temporary directory for the store and logs.
+final class TestGateway: @unchecked Sendable {
+    static let adminKey = "test-admin-key"
+    static let viewerKey = "test-viewer-key"
+
+    let gateway: Gateway
+    let directory: URL
+    private let task: Task<Void, any Error>
+
+    static func makeDirectory() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-test-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Starts a gateway. `configure` may change the config (store, limits, log) before start.
+    static func start(
+        directory: URL? = nil, configure: (inout GatewayConfig, URL) -> Void = { _, _ in }
+    ) async throws -> TestGateway {
+        let directory = directory ?? makeDirectory()
+        var config = GatewayConfig()
+        config.proxyListen = [ListenAddress(host: "127.0.0.1", port: 0)]
+        config.adminListen = ListenAddress(host: "127.0.0.1", port: 0)
+        config.adminKeys = [
+            .init(name: "admin", key: adminKey, role: .admin), .init(name: "viewer", key: viewerKey, role: .viewer),
+        ]
+        config.store = .sqlite(path: directory.appendingPathComponent("switchboard.db").path)
+        config.accessLog = .off
+        configure(&config, directory)
+        var logger = Logger(label: "test-gateway")
+        logger.logLevel = .warning
+        let gateway = try await Gateway.prepare(config: config, logger: logger)
+        let task = Task { try await gateway.run(gracefulShutdownSignals: []) }
+        await gateway.waitUntilReady()
+        return TestGateway(gateway: gateway, directory: directory, task: task)
+    }
+
+    private init(gateway: Gateway, directory: URL, task: Task<Void, any Error>) {
+        self.gateway = gateway
+        self.directory = directory
+        self.task = task
+    }
+
+    var proxyBase: String { "http://127.0.0.1:\(gateway.port("proxy0")!)" }
+    var adminBase: String { "http://127.0.0.1:\(gateway.port("admin")!)" }
+
+    func stop() async {
+        await gateway.stop()
+        _ = try? await task.value
+    }
+
+    /// Calls the Admin API; the body is sent as given (no Content-Type, like the docs' curl).
+    func admin(
+        _ method: HTTPMethod, _ path: String, _ body: String? = nil, key: String? = TestGateway.adminKey
+    ) async throws -> HTTPResult {
+        var headers: [(String, String)] = []
+        if let key { headers.append(("X-API-KEY", key)) }
+        return try await HTTP.send(method, adminBase + "/apisix/admin" + path, body: body, headers: headers)
+    }
+
+    func proxy(
+        _ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = []
+    ) async throws -> HTTPResult {
+        try await HTTP.send(method, proxyBase + path, body: body, headers: headers)
+    }
+}
+
+/// A response as a test sees it.
+struct HTTPResult: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: String
+
+    var json: JSONValue { (try? JSONParser.parse(body)) ?? .null }
+}
+
+enum HTTP {
+    static func send(
+        _ method: HTTPMethod, _ url: String, body: String? = nil, headers: [(String, String)] = []
+    ) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; for changes that have no event to
+/// await (a file edited on disk is noticed by the gateway's poller).
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
