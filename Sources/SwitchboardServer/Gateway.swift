@@ -123,6 +123,9 @@ public final class Gateway: Sendable {
     where R.Context == GatewayRequestContext {
         let app = Application(
             responder: responder,
+            // Idle keep-alive connections (and clients that stop sending mid-request) are closed
+            // after 75 s, nginx's keepalive_timeout, so slow clients cannot pin connections.
+            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
             configuration: .init(
                 address: .hostname(address.host, port: address.port), serverName: "Switchboard"),
             onServerRunning: { [self] channel in
@@ -196,7 +199,9 @@ struct StoreWatcher: Service {
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
-            try await store.watch { records in await manager.reload(records) }
+            try await store.watch(
+                { records in await manager.reload(records) },
+                onFailure: { error in await manager.reloadFailed(error) })
         }
     }
 }

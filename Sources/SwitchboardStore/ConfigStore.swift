@@ -24,8 +24,12 @@ public protocol ConfigStore: Sendable {
     func metadata(_ key: String) async throws -> String?
     func setMetadata(_ key: String, _ value: String) async throws
     /// Calls `onChange` with the full new content whenever the configuration was changed outside
-    /// this process. Returns when the task is cancelled.
-    func watch(_ onChange: @escaping @Sendable ([StoredResource]) async -> Void) async throws
+    /// this process, or `onFailure` when the changed content cannot be read. Returns when the
+    /// task is cancelled.
+    func watch(
+        _ onChange: @escaping @Sendable ([StoredResource]) async -> Void,
+        onFailure: @escaping @Sendable (any Error) async -> Void
+    ) async throws
     func close() async throws
 }
 

@@ -87,7 +87,10 @@ public final class FileConfigStore: ConfigStore {
     /// Polls the file's modification time and size; on a change, reads it and hands the new
     /// content over. A file that cannot be parsed is reported and ignored (the previous
     /// configuration stays in force).
-    public func watch(_ onChange: @escaping @Sendable ([StoredResource]) async -> Void) async throws {
+    public func watch(
+        _ onChange: @escaping @Sendable ([StoredResource]) async -> Void,
+        onFailure: @escaping @Sendable (any Error) async -> Void
+    ) async throws {
         var last = fingerprint()
         while !Task.isCancelled {
             try await Task.sleep(for: pollInterval)
@@ -97,7 +100,7 @@ public final class FileConfigStore: ConfigStore {
             do {
                 await onChange(try loadAll())
             } catch {
-                logger.error("standalone config not reloaded: \(error)")
+                await onFailure(error)
             }
         }
     }

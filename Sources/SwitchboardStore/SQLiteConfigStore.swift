@@ -109,7 +109,10 @@ public final class SQLiteConfigStore: ConfigStore {
     }
 
     /// A single process owns the file; nothing changes behind its back.
-    public func watch(_ onChange: @escaping @Sendable ([StoredResource]) async -> Void) async throws {
+    public func watch(
+        _ onChange: @escaping @Sendable ([StoredResource]) async -> Void,
+        onFailure: @escaping @Sendable (any Error) async -> Void
+    ) async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: .seconds(3600))
         }

@@ -15,6 +15,9 @@ public actor ConfigManager {
     public let holder: SnapshotHolder
     private let logger: Logger
     public private(set) var state = ConfigState()
+    /// How many externally changed configurations were refused as invalid (the previous one
+    /// stayed in force).
+    public private(set) var rejectedReloads = 0
     private var ids = IDGenerator()
 
     public init(store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, logger: Logger) {
@@ -62,8 +65,15 @@ public actor ConfigManager {
             publish()
             logger.info("configuration reloaded from \(store.location): \(records.count) objects")
         } catch {
+            rejectedReloads += 1
             logger.error("configuration not reloaded from \(store.location): \(error)")
         }
+    }
+
+    /// Externally changed configuration that could not even be read (e.g. broken YAML).
+    public func reloadFailed(_ error: any Error) {
+        rejectedReloads += 1
+        logger.error("configuration not reloaded from \(store.location): \(error)")
     }
 
     private func buildState(_ records: [StoredResource], strict: Bool) throws -> ConfigState {

@@ -1,0 +1,202 @@
+import Foundation
+import NIOHTTP1
+import SwitchboardCore
+import Testing
+
+/// Runs the real `switchboard` binary, as users and init systems do.
+@Suite(.serialized) struct CommandLineTests {
+    static let binary: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.lastPathComponent != "Tests" { url.deleteLastPathComponent() }
+        return url.deletingLastPathComponent().appendingPathComponent(".build/debug/switchboard")
+    }()
+
+    struct Finished {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// A running `switchboard` process whose output goes to files.
+    final class Running: @unchecked Sendable {
+        let process = Process()
+        let stderrURL: URL
+
+        init(_ arguments: [String], directory: URL, environment: [String: String] = [:]) throws {
+            process.executableURL = CommandLineTests.binary
+            process.arguments = arguments
+            process.currentDirectoryURL = directory
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+            stderrURL = directory.appendingPathComponent("stderr-\(UUID().uuidString).log")
+            FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: stderrURL)
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+
+        func kill(_ signal: Int32) {
+            Foundation.kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+        }
+    }
+
+    static func run(_ arguments: [String], directory: URL) throws -> Finished {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        process.waitUntilExit()
+        return Finished(
+            status: process.terminationStatus,
+            stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Waits until the Admin API answers (the process has loaded its store and is listening).
+    static func waitForAdmin(_ port: Int, key: String) async -> Bool {
+        await eventually {
+            (try? await HTTP.send(.GET, "http://127.0.0.1:\(port)/apisix/admin/routes", headers: [("X-API-KEY", key)]))?
+                .status == 200
+        }
+    }
+
+    @Test func versionAndHelp() throws {
+        let directory = TestGateway.makeDirectory()
+        let version = try Self.run(["--version"], directory: directory)
+        #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+        for command in [["--help"], ["serve", "--help"], ["validate", "--help"]] {
+            let help = try Self.run(command, directory: directory)
+            #expect(help.status == 0 && help.stdout.contains("USAGE"), "\(command)")
+        }
+    }
+
+    @Test func validateSaysWhatIsWrong() throws {
+        let directory = TestGateway.makeDirectory()
+        let good = directory.appendingPathComponent("good.yaml")
+        try "proxy:\n  listen: 127.0.0.1:9080\nstore: file:routes.yaml\n".write(
+            to: good, atomically: true, encoding: .utf8)
+        try "routes:\n  - {id: a, uri: /a, plugins: {mocking: {response_example: x}}}\n".write(
+            to: directory.appendingPathComponent("routes.yaml"), atomically: true, encoding: .utf8)
+        let ok = try Self.run(["validate", "--config", good.path], directory: directory)
+        #expect(ok.status == 0)
+        #expect(ok.stdout.contains("configuration is valid"))
+
+        let cases: [(String, String)] = [
+            ("proxy:\n  listn: 1\n", "additional properties forbidden, found listn"),
+            ("admin:\n  listen: 127.0.0.1:70000\n", "admin.listen \"127.0.0.1:70000\" is not a valid host:port"),
+            ("access_log:\n  format: '$nope'\n", "unknown variable $nope in access log format"),
+            ("store: file:missing.yaml\n", "cannot read store file:missing.yaml"),
+        ]
+        for (text, message) in cases {
+            let bad = directory.appendingPathComponent("bad.yaml")
+            try text.write(to: bad, atomically: true, encoding: .utf8)
+            let result = try Self.run(["validate", "--config", bad.path], directory: directory)
+            #expect(result.status != 0, "\(text)")
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        }
+        let missing = try Self.run(["validate", "--config", "/nonexistent.yaml"], directory: directory)
+        #expect(missing.status != 0 && missing.stderr.contains("cannot read config file /nonexistent.yaml"))
+    }
+
+    @Test func startupProblemsExitWithOneLine() throws {
+        let directory = TestGateway.makeDirectory()
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let port = try Self.freePort()
+        address.sin_port = UInt16(port).bigEndian
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        listen(listener, 1)
+        let config = directory.appendingPathComponent("c.yaml")
+        try """
+        proxy: {listen: "127.0.0.1:\(port)"}
+        admin: {listen: "127.0.0.1:\(try Self.freePort())", keys: [{key: k}]}
+        store: sqlite:./s.db
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let inUse = try Self.run(["serve", "--config", config.path], directory: directory)
+        #expect(inUse.status != 0)
+        #expect(inUse.stderr.contains("switchboard: cannot listen on 127.0.0.1:\(port)"), "\(inUse.stderr)")
+
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("dir.db"), withIntermediateDirectories: true)
+        try "store: sqlite:./dir.db\nadmin: {keys: [{key: k}]}\n".write(to: config, atomically: true, encoding: .utf8)
+        let unreadable = try Self.run(["serve", "--config", config.path], directory: directory)
+        #expect(unreadable.status != 0)
+        #expect(unreadable.stderr == "switchboard: cannot open store sqlite:./dir.db: it is a directory\n")
+
+        try "proxy: {listen: [1, 2]}\nbogus: 1\n".write(to: config, atomically: true, encoding: .utf8)
+        let unknown = try Self.run(["serve", "--config", config.path], directory: directory)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("additional properties forbidden, found bogus"))
+    }
+
+    @Test func survivesKill9AndKeepsItsGeneratedAdminKey() async throws {
+        let directory = TestGateway.makeDirectory()
+        let proxyPort = try Self.freePort()
+        let adminPort = try Self.freePort()
+        let config = directory.appendingPathComponent("c.yaml")
+        try """
+        proxy: {listen: "127.0.0.1:\(proxyPort)"}
+        admin: {listen: "127.0.0.1:\(adminPort)"}
+        access_log: {path: "off"}
+        """.write(to: config, atomically: true, encoding: .utf8)
+
+        let first = try Running(["serve", "--config", config.path], directory: directory)
+        // The generated key is printed once on stderr; find it there.
+        var key = ""
+        _ = await eventually {
+            key =
+                first.stderr.split(separator: "\n").first { $0.hasPrefix("  ") }?.trimmingCharacters(in: .whitespaces)
+                ?? ""
+            return key.count == 64
+        }
+        #expect(key.count == 64)
+        #expect(await Self.waitForAdmin(adminPort, key: key))
+        let admin = "http://127.0.0.1:\(adminPort)/apisix/admin"
+        let put = try await HTTP.send(
+            .PUT, admin + "/routes/k9", body: #"{"uri":"/k9","plugins":{"mocking":{"response_example":"alive"}}}"#,
+            headers: [("X-API-KEY", key)])
+        #expect(put.status == 201)
+        first.kill(SIGKILL)
+
+        let second = try Running(["serve", "--config", config.path], directory: directory)
+        defer { second.kill(SIGTERM) }
+        #expect(await Self.waitForAdmin(adminPort, key: key))
+        #expect(!second.stderr.contains(key))
+        let served = try await HTTP.send(.GET, "http://127.0.0.1:\(proxyPort)/k9")
+        #expect(served.body == "alive")
+        let missing = try await HTTP.send(.GET, admin + "/routes")
+        #expect(missing.status == 401)
+    }
+}
