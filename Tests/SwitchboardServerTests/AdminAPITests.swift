@@ -303,3 +303,32 @@ import Testing
         #expect(posted.json["value"]!["id"]!.stringValue! > "00000000000000000003")
     }
 }
+
+@Suite struct AdminResourceLifecycleTests {
+    /// Every writable kind goes through create, replace, read, list, merge patch and delete.
+    @Test(arguments: [
+        ("routes", #"{"uri":"/a","plugins":{}}"#, #"{"desc":"patched"}"#),
+        ("services", #"{"plugins":{}}"#, #"{"desc":"patched"}"#),
+        ("upstreams", #"{"nodes":{"127.0.0.1:80":1}}"#, #"{"desc":"patched"}"#),
+    ])
+    func lifecycle(kind: String, body: String, patch: String) async throws {
+        let gw = try await TestGateway.start()
+        defer { Task { await gw.stop() } }
+        #expect((try await gw.admin(.PUT, "/\(kind)/x", body)).status == 201)
+        #expect((try await gw.admin(.PUT, "/\(kind)/x", body)).status == 200)
+        let posted = try await gw.admin(.POST, "/\(kind)", body)
+        #expect(posted.status == 201)
+        let read = try await gw.admin(.GET, "/\(kind)/x")
+        #expect(read.status == 200 && read.json["key"] == .string("/apisix/\(kind)/x"))
+        #expect((try await gw.admin(.GET, "/\(kind)")).json["total"] == 2)
+        let paged = try await gw.admin(.GET, "/\(kind)?page=2&page_size=10")
+        #expect(paged.json["total"] == 2 && paged.json["list"] == [])
+        #expect(
+            (try await gw.admin(.GET, "/\(kind)?page_size=5")).json["error_msg"]
+                == "page_size must be between 10 and 500")
+        let patched = try await gw.admin(.PATCH, "/\(kind)/x", patch)
+        #expect(patched.status == 200 && patched.json["value"]?["desc"] == "patched")
+        #expect((try await gw.admin(.DELETE, "/\(kind)/x")).status == 200)
+        #expect((try await gw.admin(.GET, "/\(kind)")).json["total"] == 1)
+    }
+}
