@@ -17,7 +17,7 @@ public final class Gateway: Sendable {
     public let holder: SnapshotHolder
     public let registry: PluginRegistry
     let store: any ConfigStore
-    let client: HTTPClient
+    let clients: UpstreamClients
     let accessLogWriter: AccessLogWriter?
     let accessLogFormat: LogFormat
     let adminKeyring: AdminKeyring
@@ -48,7 +48,9 @@ public final class Gateway: Sendable {
         case .postgres: throw GatewayConfig.Error("store postgres:// is not supported by this build yet")
         }
         let holder = SnapshotHolder()
-        let manager = ConfigManager(store: store, registry: registry, holder: holder, logger: logger)
+        let clients = UpstreamClients()
+        let manager = ConfigManager(
+            store: store, registry: registry, holder: holder, clients: clients, logger: logger)
         do {
             try await manager.start(strict: !store.isWritable)
         } catch {
@@ -81,13 +83,13 @@ public final class Gateway: Sendable {
             }
         }
         return Gateway(
-            config: config, manager: manager, holder: holder, registry: registry, store: store,
+            config: config, manager: manager, holder: holder, registry: registry, store: store, clients: clients,
             accessLogWriter: writer, accessLogFormat: format, adminKeyring: AdminKeyring(keys), logger: logger)
     }
 
     private init(
         config: GatewayConfig, manager: ConfigManager, holder: SnapshotHolder, registry: PluginRegistry,
-        store: any ConfigStore, accessLogWriter: AccessLogWriter?, accessLogFormat: LogFormat,
+        store: any ConfigStore, clients: UpstreamClients, accessLogWriter: AccessLogWriter?, accessLogFormat: LogFormat,
         adminKeyring: AdminKeyring, logger: Logger
     ) {
         self.config = config
@@ -95,7 +97,7 @@ public final class Gateway: Sendable {
         self.holder = holder
         self.registry = registry
         self.store = store
-        self.client = UpstreamProxy.makeClient()
+        self.clients = clients
         self.accessLogWriter = accessLogWriter
         self.accessLogFormat = accessLogFormat
         self.adminKeyring = adminKeyring
@@ -140,7 +142,7 @@ public final class Gateway: Sendable {
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let accessLogger = accessLogWriter.map { AccessLogger(format: accessLogFormat, writer: $0) }
         let dataPlane = DataPlaneResponder(
-            holder: holder, proxy: UpstreamProxy(client: client), accessLogger: accessLogger,
+            holder: holder, proxy: UpstreamProxy(clients: clients), accessLogger: accessLogger,
             maxBodySize: config.proxyMaxBodySize, logger: logger)
         let admin = AdminResponder(
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
@@ -172,7 +174,7 @@ public final class Gateway: Sendable {
     }
 
     private func shutdown() async {
-        try? await client.shutdown()
+        await clients.shutdown()
         accessLogWriter?.close()
         try? await store.close()
     }

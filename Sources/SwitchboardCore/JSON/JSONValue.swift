@@ -109,6 +109,12 @@ extension JSONValue {
         }
     }
 
+    /// Element lookup on arrays; `nil` out of range or for other types.
+    public subscript(index: Int) -> JSONValue? {
+        if case .array(let a) = self, a.indices.contains(index) { return a[index] }
+        return nil
+    }
+
     /// Follows a dot-separated path of object keys (`"a.b.c"`); array elements by index.
     public func value(atPath path: some StringProtocol) -> JSONValue? {
         var current = self

@@ -50,6 +50,7 @@ public final class Schema: Sendable {
         type: JSONType? = nil,
         types: [JSONType]? = nil,
         properties: KeyValuePairs<String, Schema> = [:],
+        propertyList: [(String, Schema)] = [],
         required: [String] = [],
         additionalProperties: Additional = .allowed,
         patternProperties: [(String, Schema)] = [],
@@ -81,7 +82,7 @@ public final class Schema: Sendable {
         } else {
             self.types = types
         }
-        self.properties = properties.map { ($0.key, $0.value) }
+        self.properties = properties.map { ($0.key, $0.value) } + propertyList
         self.required = required
         self.additionalProperties = additionalProperties
         self.patternProperties = patternProperties.map { (SchemaPattern($0.0), $0.1) }

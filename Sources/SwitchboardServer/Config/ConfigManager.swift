@@ -20,10 +20,13 @@ public actor ConfigManager {
     public private(set) var rejectedReloads = 0
     private var ids = IDGenerator()
 
-    public init(store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, logger: Logger) {
+    public init(
+        store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, clients: UpstreamClients,
+        logger: Logger
+    ) {
         self.store = store
         self.validator = ConfigValidator(catalog: registry.catalog)
-        self.compiler = SnapshotCompiler(registry: registry, logger: logger)
+        self.compiler = SnapshotCompiler(registry: registry, clients: clients, logger: logger)
         self.holder = holder
         self.logger = logger
     }

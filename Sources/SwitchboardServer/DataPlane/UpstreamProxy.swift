@@ -9,25 +9,10 @@ import SwitchboardCore
 /// request (streaming the body unless a plugin already read it) and streams the response back
 /// chunk by chunk. Upstream calls share one pooled ``HTTPClient``.
 public struct UpstreamProxy: Sendable {
-    public let client: HTTPClient
+    public let clients: UpstreamClients
 
-    public init(client: HTTPClient) {
-        self.client = client
-    }
-
-    /// The shared client for upstream calls, configured for a gateway: large connection pool,
-    /// no redirects followed, bodies passed through undecoded.
-    public static func makeClient() -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.decompression = .disabled
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
-        configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
-        // A refused connection must fail the request now (502, or fall over to another node),
-        // not be retried silently until the connect timeout.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    public init(clients: UpstreamClients) {
+        self.clients = clients
     }
 
     /// Request headers that describe one hop and are never forwarded.
@@ -77,6 +62,7 @@ public struct UpstreamProxy: Sendable {
         let started = ContinuousClock.now
         let response: HTTPClientResponse
         do {
+            let client = clients.client(readTimeoutMs: Int(upstream.readTimeout / .milliseconds(1)))
             response = try await client.execute(
                 request, timeout: .nanoseconds(Int64(upstream.readTimeout / .nanoseconds(1))))
         } catch {

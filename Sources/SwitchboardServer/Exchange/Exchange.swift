@@ -42,6 +42,8 @@ public final class Exchange: @unchecked Sendable {
     public var upstreamResponseTime: Duration?
     /// Values of log variables that plugins own (`$request_type`, `$llm_model`, ...).
     public var logValues: [String: String] = [:]
+    /// Per-plugin request state, by plugin (plugins add typed accessors in extensions).
+    public var extensions: [String: any Sendable] = [:]
 
     private var bodyBuffer: ByteBuffer?
     private var parsedBody: JSONValue??
@@ -117,6 +119,16 @@ public final class Exchange: @unchecked Sendable {
         if let parsedBody { return parsedBody }
         let buffer = try await body()
         let value = try? JSONParser.parse(buffer.readableBytesView)
+        parsedBody = .some(value)
+        return value
+    }
+
+    /// The body parsed as JSON, once; throws the parser's error (with its position) when it is
+    /// not JSON, for plugins that answer with it.
+    public func parsedJSONBody() async throws -> JSONValue {
+        if let parsed = parsedBody, let value = parsed { return value }
+        let buffer = try await body()
+        let value = try JSONParser.parse(buffer.readableBytesView)
         parsedBody = .some(value)
         return value
     }

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import SwitchboardCore
 
 /// The runtime half of a plugin: it compiles a validated config into a handler. One type per
@@ -6,7 +7,22 @@ import SwitchboardCore
 public protocol Plugin: Sendable {
     var spec: PluginSpec { get }
     /// Builds the handler for one validated config (route, service or consumer scope).
-    func makeHandler(config: JSONValue, scope: PluginSpec.Scope) throws -> any PluginHandler
+    func makeHandler(config: JSONValue, scope: PluginSpec.Scope, context: PluginContext) throws -> any PluginHandler
+}
+
+/// What a plugin may use when it compiles: shared upstream clients, the logger, and the key of
+/// the object the config belongs to (`/apisix/routes/1`, `/apisix/consumers/jack`), which
+/// identifies runtime state such as balancer cursors and quota counters.
+public struct PluginContext: Sendable {
+    public var clients: UpstreamClients
+    public var logger: Logger
+    public var parentKey: String
+
+    public init(clients: UpstreamClients, logger: Logger, parentKey: String) {
+        self.clients = clients
+        self.logger = logger
+        self.parentKey = parentKey
+    }
 }
 
 /// A compiled plugin config with its phase hooks. A hook returning a response ends the request

@@ -12,20 +12,23 @@ public struct PluginRegistry: Sendable {
     public static let builtIn = PluginRegistry([
         KeyAuthPlugin(),
         MockingPlugin(),
+        AIProxyMultiPlugin(),
+        AIProxyPlugin(),
     ])
 
     public var catalog: PluginCatalog { PluginCatalog(plugins.values.map(\.spec)) }
 
     /// Compiles a validated `plugins` object into slots sorted by priority (highest first),
     /// leaving out plugins disabled with `_meta.disable`.
-    public func compile(_ plugins: JSONValue?, scope: PluginSpec.Scope) throws -> [PluginSlot] {
+    public func compile(_ plugins: JSONValue?, scope: PluginSpec.Scope, context: PluginContext) throws -> [PluginSlot] {
         guard case .object(let object)? = plugins else { return [] }
         var slots: [PluginSlot] = []
         for (name, config) in object {
             guard let plugin = self.plugins[name] else { continue }
             if config["_meta"]?["disable"]?.boolValue == true { continue }
             let filter = try config["_meta"]?["filter"].map { try Expr.compile($0) }
-            slots.append(PluginSlot(handler: try plugin.makeHandler(config: config, scope: scope), filter: filter))
+            slots.append(
+                PluginSlot(handler: try plugin.makeHandler(config: config, scope: scope, context: context), filter: filter))
         }
         return Self.sorted(slots)
     }

@@ -7,11 +7,17 @@ import SwitchboardCore
 /// than taking the whole configuration down.
 public struct SnapshotCompiler: Sendable {
     public let registry: PluginRegistry
+    public let clients: UpstreamClients
     public let logger: Logger
 
-    public init(registry: PluginRegistry, logger: Logger) {
+    public init(registry: PluginRegistry, clients: UpstreamClients, logger: Logger) {
         self.registry = registry
+        self.clients = clients
         self.logger = logger
+    }
+
+    private func context(_ key: String) -> PluginContext {
+        PluginContext(clients: clients, logger: logger, parentKey: key)
     }
 
     public func compile(_ state: ConfigState) -> Snapshot {
@@ -33,7 +39,7 @@ public struct SnapshotCompiler: Sendable {
                 let compiled = CompiledRoute(
                     id: record.id, name: route["name"]?.stringValue,
                     serviceID: route["service_id"].map(ConfigValidator.idString),
-                    plugins: try registry.compile(.object(plugins), scope: .route),
+                    plugins: try registry.compile(.object(plugins), scope: .route, context: context(record.key)),
                     upstream: upstreamValue.map(CompiledUpstream.init))
                 routes.append((predicate, compiled))
             } catch {
@@ -58,7 +64,7 @@ public struct SnapshotCompiler: Sendable {
                 let nonAuth = (value["plugins"]?.objectValue ?? [:]).filter { catalog[$0.key]?.isAuth != true }
                 consumers[record.id] = CompiledConsumer(
                     username: record.id, customID: value["labels"]?["custom_id"]?.stringValue,
-                    plugins: try registry.compile(.object(nonAuth), scope: .consumer))
+                    plugins: try registry.compile(.object(nonAuth), scope: .consumer, context: context(record.key)))
                 index(value["plugins"], AuthIdentity(consumer: record.id, credentialID: nil))
             } catch {
                 logger.error("consumer \(record.id) left out of the configuration: \(error)")

@@ -30,7 +30,9 @@ public struct KeyAuthPlugin: Plugin {
 
     public init() {}
 
-    public func makeHandler(config: JSONValue, scope: PluginSpec.Scope) throws -> any PluginHandler {
+    public func makeHandler(config: JSONValue, scope: PluginSpec.Scope, context: PluginContext) throws
+        -> any PluginHandler
+    {
         Handler(
             header: HTTPField.Name(config["header"]?.stringValue ?? "apikey"),
             query: config["query"]?.stringValue ?? "apikey",

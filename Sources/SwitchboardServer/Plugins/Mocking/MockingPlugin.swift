@@ -27,7 +27,9 @@ public struct MockingPlugin: Plugin {
 
     public init() {}
 
-    public func makeHandler(config: JSONValue, scope: PluginSpec.Scope) throws -> any PluginHandler {
+    public func makeHandler(config: JSONValue, scope: PluginSpec.Scope, context: PluginContext) throws
+        -> any PluginHandler
+    {
         var headers = HTTPFields()
         headers[.contentType] = config["content_type"]?.stringValue ?? "application/json;charset=utf8"
         if config["with_mock_header"]?.boolValue ?? true {

@@ -1,0 +1,167 @@
+/// The `ai-proxy-multi` and `ai-proxy` schemas (APISIX 3.18 `ai-proxy/schema.lua`), and the
+/// checks APISIX does in code (unique names, endpoint shape, chash keys) with its messages.
+public enum AIProxySchemas {
+    public static let providerNames = ["openai", "deepseek", "aimlapi", "anthropic", "openai-compatible", "azure-openai", "openrouter", "gemini"]
+
+    static let stringMap = Schema(
+        type: .object, patternProperties: [("^[a-zA-Z0-9._-]+$", Schema(type: .string))])
+
+    static let auth = Schema(
+        type: .object,
+        additionalProperties: .forbidden,
+        patternProperties: [
+            ("header", stringMap), ("query", stringMap), ("gcp", Schema(type: .object)), ("aws", Schema(type: .object)),
+        ])
+
+    static let override = Schema(
+        type: .object,
+        properties: [
+            "endpoint": Schema(type: .string, minLength: 1),
+            "llm_options": Schema(
+                type: .object, properties: ["max_tokens": Schema(type: .integer, minimum: 1)],
+                additionalProperties: .forbidden),
+            "request_body": Schema(
+                type: .object,
+                properties: [
+                    "anthropic-messages": Schema(type: .object), "bedrock-converse": Schema(type: .object),
+                    "openai-chat": Schema(type: .object), "openai-embeddings": Schema(type: .object),
+                    "openai-responses": Schema(type: .object), "passthrough": Schema(type: .object),
+                ],
+                additionalProperties: .forbidden),
+            "request_body_force_override": Schema(type: .boolean, default: false),
+        ])
+
+    static let options = Schema(type: .object, properties: ["model": Schema(type: .string)])
+
+    static let checks = Schema(type: .object, properties: ["active": Schema(type: .object)], required: ["active"])
+
+    static let common: [(String, Schema)] = [
+        ("timeout", Schema(type: .integer, minimum: 1, maximum: 600_000, default: 30000)),
+        ("max_req_body_size", Schema(type: .integer, minimum: 1, default: 67_108_864)),
+        ("max_stream_duration_ms", Schema(type: .integer, minimum: 1)),
+        ("max_response_bytes", Schema(type: .integer, minimum: 1)),
+        ("keepalive", Schema(type: .boolean, default: true)),
+        ("keepalive_timeout", Schema(type: .integer, minimum: 1000, default: 60000)),
+        ("keepalive_pool", Schema(type: .integer, minimum: 1, default: 30)),
+        ("streaming_flush_interval_ms", Schema(type: .integer, minimum: 0, default: 10)),
+        ("ssl_verify", Schema(type: .boolean, default: true)),
+        (
+            "logging",
+            Schema(
+                type: .object,
+                properties: [
+                    "summaries": Schema(type: .boolean, default: false),
+                    "payloads": Schema(type: .boolean, default: false),
+                ])
+        ),
+    ]
+
+    static let instance = Schema(
+        type: .object,
+        properties: [
+            "name": Schema(type: .string, minLength: 1, maxLength: 100),
+            "provider": Schema(type: .string, enum: providerNames.map { .string($0) }),
+            "priority": Schema(type: .integer, default: 0),
+            "weight": Schema(type: .integer, minimum: 0),
+            "auth": auth,
+            "options": options,
+            "override": override,
+            "provider_conf": Schema(type: .object),
+            "checks": checks,
+        ],
+        required: ["name", "provider", "weight", "auth"])
+
+    public static let multi: Schema = {
+        var properties: [(String, Schema)] = [
+            ("instances", Schema(type: .array, items: instance, minItems: 1)),
+            (
+                "balancer",
+                Schema(
+                    type: .object,
+                    properties: [
+                        "algorithm": Schema(type: .string, enum: ["chash", "roundrobin"], default: "roundrobin"),
+                        "hash_on": Schema(
+                            type: .string, enum: ["vars", "header", "cookie", "consumer", "vars_combinations"],
+                            default: "vars"),
+                        "key": Schema(type: .string),
+                    ], default: ["algorithm": "roundrobin"])
+            ),
+            (
+                "fallback_strategy",
+                Schema(anyOf: [
+                    Schema(type: .string, enum: ["instance_health_and_rate_limiting", "http_429", "http_5xx"]),
+                    Schema(type: .array, items: Schema(type: .string, enum: ["rate_limiting", "http_429", "http_5xx"])),
+                ])
+            ),
+            (
+                "fallback_http_statuses",
+                Schema(
+                    type: .array, items: Schema(type: .integer, minimum: 400, maximum: 599), minItems: 1,
+                    uniqueItems: true)
+            ),
+            ("max_retries", Schema(type: .integer, minimum: 0)),
+            ("retry_on_failure_within_ms", Schema(type: .integer, minimum: 1)),
+        ]
+        properties += common
+        return Schema(type: .object, propertyList: properties, required: ["instances"])
+    }()
+
+    public static let single: Schema = {
+        var properties: [(String, Schema)] = [
+            ("provider", Schema(type: .string, enum: providerNames.map { .string($0) })),
+            ("provider_conf", Schema(type: .object)),
+            ("auth", auth),
+            ("options", options),
+            ("override", override),
+        ]
+        properties += common
+        return Schema(type: .object, propertyList: properties, required: ["provider", "auth"])
+    }()
+
+    /// APISIX's `check_schema` for ai-proxy-multi beyond the JSON schema.
+    public static func checkMulti(_ config: JSONValue) throws(SchemaError) -> JSONValue {
+        let instances = config["instances"]?.arrayValue ?? []
+        var seen: [String: Int] = [:]
+        for (i, instance) in instances.enumerated() {
+            let name = instance["name"]?.stringValue ?? ""
+            if let first = seen[name] {
+                throw SchemaError("duplicate instance name '\(name)' at instances[\(first + 1)] and instances[\(i + 1)]")
+            }
+            seen[name] = i
+            try checkEndpoint(instance)
+        }
+        if let balancer = config["balancer"], balancer["algorithm"]?.stringValue == "chash" {
+            guard let hashOn = balancer["hash_on"]?.stringValue else {
+                throw SchemaError("must configure `hash_on` when balancer algorithm is chash")
+            }
+            if hashOn != "consumer" {
+                guard let key = balancer["key"]?.stringValue else {
+                    throw SchemaError("must configure `hash_key` when balancer `hash_on` is not set to cookie")
+                }
+                let pattern: String?
+                switch hashOn {
+                case "vars":
+                    pattern =
+                        "^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$"
+                case "header", "cookie": pattern = "^[a-zA-Z0-9-_]+$"
+                default: pattern = nil
+                }
+                if let pattern, !SchemaPattern(pattern).matches(key) {
+                    throw SchemaError("invalid configuration: failed to match pattern \"\(pattern)\" with \"\(key)\"")
+                }
+            }
+        }
+        return config
+    }
+
+    public static func checkSingle(_ config: JSONValue) throws(SchemaError) -> JSONValue {
+        try checkEndpoint(config)
+        return config
+    }
+
+    static func checkEndpoint(_ instance: JSONValue) throws(SchemaError) {
+        if let endpoint = instance["override"]?["endpoint"]?.stringValue, AIEndpoint(endpoint) == nil {
+            throw SchemaError("invalid endpoint")
+        }
+    }
+}

@@ -1,0 +1,135 @@
+/// One provider instance of `ai-proxy-multi` (or the single provider of `ai-proxy`), compiled
+/// from its validated JSON.
+public struct AIInstance: Sendable {
+    public var name: String
+    public var provider: AIProvider
+    public var priority: Int
+    public var weight: Int
+    /// Lower-cased header names; these win over the client's headers.
+    public var authHeaders: [(name: String, value: String)]
+    public var authQuery: [(name: String, value: String)]
+    /// Flat-overwritten into every request body (`model`, `temperature`, ...).
+    public var options: JSONObject
+    public var endpoint: AIEndpoint?
+    /// `override.llm_options.max_tokens`.
+    public var maxTokens: Int?
+    public var requestBody: [AIProtocol: JSONValue]
+    public var forceOverride: Bool
+    public var checks: JSONValue?
+
+    public init(json: JSONValue, name: String? = nil) {
+        self.name = name ?? json["name"]?.stringValue ?? ""
+        self.provider = AIProvider.all[json["provider"]?.stringValue ?? ""] ?? .openAICompatible
+        self.priority = json["priority"]?.intValue ?? 0
+        self.weight = json["weight"]?.intValue ?? 0
+        let pairs: (JSONValue?) -> [(String, String)] = { value in
+            (value?.objectValue ?? [:]).compactMap { key, v in v.stringValue.map { (key, $0) } }
+        }
+        self.authHeaders = pairs(json["auth"]?["header"]).map { ($0.0.lowercased(), $0.1) }
+        self.authQuery = pairs(json["auth"]?["query"])
+        self.options = json["options"]?.objectValue ?? [:]
+        self.endpoint = json["override"]?["endpoint"]?.stringValue.flatMap(AIEndpoint.init)
+        self.maxTokens = json["override"]?["llm_options"]?["max_tokens"]?.intValue
+        var bodies: [AIProtocol: JSONValue] = [:]
+        for (key, value) in json["override"]?["request_body"]?.objectValue ?? [:] {
+            if let proto = AIProtocol(rawValue: key) { bodies[proto] = value }
+        }
+        self.requestBody = bodies
+        self.forceOverride = json["override"]?["request_body_force_override"]?.boolValue ?? false
+        self.checks = json["checks"]
+    }
+
+    /// The model this instance asks for: `options.model`, else the client's.
+    public func model(clientModel: String?) -> String? {
+        options["model"]?.stringValue ?? clientModel
+    }
+}
+
+/// Which failures move a request to another instance.
+public struct FallbackStrategy: Sendable, Equatable {
+    public var http429 = false
+    public var http5xx = false
+    /// Skip instances whose `ai-rate-limiting` quota is spent.
+    public var rateLimiting = false
+
+    public init(_ value: JSONValue?) {
+        switch value {
+        case .string(let s)?:
+            http429 = s == "http_429"
+            http5xx = s == "http_5xx"
+            rateLimiting = s == "instance_health_and_rate_limiting"
+        case .array(let items)?:
+            let names = Set(items.compactMap(\.stringValue))
+            http429 = names.contains("http_429")
+            http5xx = names.contains("http_5xx")
+            rateLimiting = names.contains("rate_limiting")
+        default:
+            break
+        }
+    }
+}
+
+/// A validated `ai-proxy-multi` / `ai-proxy` configuration in typed form.
+public struct AIProxySettings: Sendable {
+    public enum Algorithm: String, Sendable { case roundrobin, chash }
+
+    public var instances: [AIInstance]
+    public var algorithm: Algorithm
+    public var hashOn: String
+    public var hashKey: String?
+    public var fallback: FallbackStrategy
+    public var fallbackStatuses: Set<Int>
+    public var maxRetries: Int?
+    public var retryOnFailureWithinMs: Int?
+    public var timeoutMs: Int
+    public var maxRequestBodySize: Int
+    public var maxStreamDurationMs: Int?
+    public var maxResponseBytes: Int?
+    public var keepalive: Bool
+    public var sslVerify: Bool
+    public var logSummaries: Bool
+    public var logPayloads: Bool
+    /// `ai-proxy` is a single instance that never retries.
+    public var isSingle: Bool
+
+    /// From a validated `ai-proxy-multi` config.
+    public init(multi json: JSONValue) {
+        self.init(common: json, instances: (json["instances"]?.arrayValue ?? []).map { AIInstance(json: $0) })
+        algorithm = Algorithm(rawValue: json["balancer"]?["algorithm"]?.stringValue ?? "roundrobin") ?? .roundrobin
+        hashOn = json["balancer"]?["hash_on"]?.stringValue ?? "vars"
+        hashKey = json["balancer"]?["key"]?.stringValue
+        fallback = FallbackStrategy(json["fallback_strategy"])
+        fallbackStatuses = Set((json["fallback_http_statuses"]?.arrayValue ?? []).compactMap(\.intValue))
+        maxRetries = json["max_retries"]?.intValue
+        retryOnFailureWithinMs = json["retry_on_failure_within_ms"]?.intValue
+    }
+
+    /// From a validated `ai-proxy` config: one instance named `ai-proxy-<provider>`.
+    public init(single json: JSONValue) {
+        let provider = json["provider"]?.stringValue ?? ""
+        var instance = AIInstance(json: json, name: "ai-proxy-\(provider)")
+        instance.weight = 1
+        self.init(common: json, instances: [instance])
+        isSingle = true
+    }
+
+    private init(common json: JSONValue, instances: [AIInstance]) {
+        self.instances = instances
+        algorithm = .roundrobin
+        hashOn = "vars"
+        hashKey = nil
+        fallback = FallbackStrategy(nil)
+        fallbackStatuses = []
+        maxRetries = nil
+        retryOnFailureWithinMs = nil
+        timeoutMs = json["timeout"]?.intValue ?? 30000
+        maxRequestBodySize = json["max_req_body_size"]?.intValue ?? 67_108_864
+        maxStreamDurationMs = json["max_stream_duration_ms"]?.intValue
+        maxResponseBytes = json["max_response_bytes"]?.intValue
+        keepalive = json["keepalive"]?.boolValue ?? true
+        sslVerify = json["ssl_verify"]?.boolValue ?? true
+        logSummaries = json["logging"]?["summaries"]?.boolValue ?? false
+        logPayloads = json["logging"]?["payloads"]?.boolValue ?? false
+        isSingle = false
+    }
+}

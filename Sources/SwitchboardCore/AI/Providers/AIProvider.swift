@@ -1,0 +1,44 @@
+/// An LLM provider as data: where it lives, which protocols it speaks at which paths, and how it
+/// names `max_tokens`. A provider is one small file in this folder.
+public struct AIProvider: Sendable {
+    public var name: String
+    /// Default scheme/host/port; `nil` when the instance must give `override.endpoint`.
+    public var defaultHost: String?
+    public var defaultScheme = "https"
+    public var defaultPort = 443
+    /// Path per supported protocol (its capabilities). Passthrough is always supported.
+    public var paths: [AIProtocol: String]
+    /// The body field `override.llm_options.max_tokens` is written to, per target protocol.
+    public var maxTokensField: [AIProtocol: String]
+    /// openai's chat protocol wants `max_completion_tokens` and no `max_tokens`.
+    public var removesMaxTokensWhenMapping = false
+    /// azure-openai takes the model from the deployment URL and refuses `model` in the body.
+    public var removesModel = false
+
+    public init(
+        name: String, defaultHost: String?, paths: [AIProtocol: String], maxTokensField: [AIProtocol: String],
+        removesMaxTokensWhenMapping: Bool = false, removesModel: Bool = false
+    ) {
+        self.name = name
+        self.defaultHost = defaultHost
+        self.paths = paths
+        self.maxTokensField = maxTokensField
+        self.removesMaxTokensWhenMapping = removesMaxTokensWhenMapping
+        self.removesModel = removesModel
+    }
+
+    public func supports(_ proto: AIProtocol) -> Bool {
+        proto == .passthrough || paths[proto] != nil
+    }
+
+    /// `openai-chat, openai-embeddings` for the "does not support" message.
+    public var supportedList: String {
+        AIProtocol.allCases.filter { paths[$0] != nil }.map(\.rawValue).joined(separator: ", ")
+    }
+
+    /// Every provider this build can call, by name.
+    public static let all: [String: AIProvider] = Dictionary(
+        uniqueKeysWithValues: [
+            openAI, deepSeek, openAICompatible, azureOpenAI, anthropic, openRouter, gemini, aimlAPI,
+        ].map { ($0.name, $0) })
+}

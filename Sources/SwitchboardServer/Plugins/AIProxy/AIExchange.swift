@@ -1,0 +1,31 @@
+import SwitchboardCore
+
+/// What the AI proxy knows about one request across its attempts. Confined to the request,
+/// like ``Exchange``.
+public final class AIExchange: @unchecked Sendable {
+    public let clientProtocol: AIProtocol
+    public let body: JSONValue
+    public let streaming: Bool
+    public let clientModel: String?
+    /// Indices of instances already tried in this request.
+    public var tried: Set<Int> = []
+    /// The instance the next (or current) attempt goes to.
+    public var picked: Int?
+    public var attempts = 0
+    public var usage: TokenUsage?
+
+    init(clientProtocol: AIProtocol, body: JSONValue, streaming: Bool) {
+        self.clientProtocol = clientProtocol
+        self.body = body
+        self.streaming = streaming
+        self.clientModel = body["model"]?.stringValue
+    }
+}
+
+extension Exchange {
+    /// The AI proxy's state for this request (set in the access phase).
+    public var ai: AIExchange? {
+        get { extensions["ai"] as? AIExchange }
+        set { extensions["ai"] = newValue }
+    }
+}

@@ -1,0 +1,258 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import SwitchboardCore
+
+/// A failed attempt: what the client gets if nothing else can be tried.
+struct AttemptFailure {
+    var status: Int
+    var body: [UInt8]
+    var contentType: String?
+    var headers: HTTPFields = [:]
+    var elapsedMs: Int
+
+    func response(status override: Int? = nil) -> Response {
+        var fields = headers
+        if let contentType { fields[.contentType] = contentType }
+        return Response(
+            status: HTTPResponse.Status(code: override ?? status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// An OpenAI-style error body, so SDKs raise a proper error.
+    static func gatewayError(
+        status: Int, message: String, code: String, elapsedMs: Int, type: String = "upstream_error"
+    ) -> AttemptFailure {
+        let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "code": .string(code)]]
+        return AttemptFailure(
+            status: status, body: body.serializedBytes(), contentType: "application/json", elapsedMs: elapsedMs)
+    }
+}
+
+enum AttemptOutcome {
+    case success(Response)
+    case failure(AttemptFailure)
+}
+
+extension AIProxyHandler {
+    static let errorBodyLimit = 1 << 20
+
+    /// Upstream response headers the client gets besides the status and Content-Type: rate-limit
+    /// and retry hints, and the provider's request id (as `X-Upstream-Request-Id`, since
+    /// `X-Request-Id` is the gateway's own).
+    static func passthroughHeaders(_ headers: HTTPHeaders) -> HTTPFields {
+        var fields = HTTPFields()
+        for header in headers {
+            let lower = header.name.lowercased()
+            let name: String
+            if lower == "retry-after" || lower == "retry-after-ms" || lower.hasPrefix("x-ratelimit-")
+                || lower.hasPrefix("anthropic-ratelimit-")
+            {
+                name = header.name
+            } else if lower == "x-request-id" {
+                name = "X-Upstream-Request-Id"
+            } else {
+                continue
+            }
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: header.value)) }
+        }
+        return fields
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Maps a transport error to 504 (timeout) or 502 (refused, reset, TLS, anything else).
+    static func transportFailure(_ error: any Error, elapsedMs: Int) -> AttemptFailure {
+        let text = "\(error)"
+        var isTimeout = text.lowercased().contains("timeout") || text.lowercased().contains("timed out")
+        if let clientError = error as? HTTPClientError {
+            isTimeout =
+                clientError == .readTimeout || clientError == .deadlineExceeded || clientError == .connectTimeout
+                || isTimeout
+        }
+        if isTimeout {
+            return .gatewayError(
+                status: 504, message: "upstream timed out: \(text)", code: "upstream_timeout", elapsedMs: elapsedMs)
+        }
+        return .gatewayError(
+            status: 502, message: "upstream unreachable: \(text)", code: "upstream_unreachable", elapsedMs: elapsedMs)
+    }
+
+    /// The URL, method, headers and body of one attempt.
+    func buildRequest(_ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, body: ByteBuffer) -> HTTPClientRequest? {
+        let provider = instance.provider
+        let endpoint: AIEndpoint
+        if let configured = instance.endpoint {
+            endpoint = configured
+        } else if let host = provider.defaultHost {
+            endpoint = AIEndpoint(scheme: provider.defaultScheme, host: host, port: provider.defaultPort, path: nil)
+        } else {
+            return nil
+        }
+        let target = ai.clientProtocol
+        let path: String
+        if target == .passthrough {
+            path = endpoint.path ?? exchange.path
+        } else {
+            path = endpoint.path ?? provider.paths[target] ?? exchange.path
+        }
+        // auth.query, then the endpoint's query over it; passthrough also keeps the client's
+        // own arguments (which cannot override auth.query).
+        var query: [(String, String)] = []
+        if target == .passthrough, let raw = exchange.upstreamQuery {
+            let protected = Set(instance.authQuery.map(\.name))
+            for pair in raw.split(separator: "&") {
+                let key = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                if !protected.contains(Exchange.decode(key)) {
+                    let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    query.append((String(parts[0]), parts.count > 1 ? String(parts[1]) : ""))
+                }
+            }
+        }
+        let endpointKeys = Set(endpoint.query.map(\.0))
+        for (name, value) in instance.authQuery where !endpointKeys.contains(name) {
+            query.append((Self.escape(name), Self.escape(value)))
+        }
+        query.append(contentsOf: endpoint.query)
+        let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        let authority = endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
+        var request = HTTPClientRequest(url: "\(endpoint.scheme)://\(authority)\(path)\(queryText)")
+        request.method = target == .passthrough ? HTTPMethod(rawValue: exchange.method) : .POST
+        let authNames = Set(instance.authHeaders.map(\.name))
+        for field in exchange.request.headers {
+            let lower = field.name.canonicalName
+            if Self.droppedRequestHeaders.contains(lower) || authNames.contains(lower) { continue }
+            request.headers.add(name: lower, value: field.value)
+        }
+        for (name, value) in exchange.upstreamHeaderEdits {
+            if let value {
+                request.headers.replaceOrAdd(name: name.canonicalName, value: value)
+            } else {
+                request.headers.remove(name: name.canonicalName)
+            }
+        }
+        for (name, value) in instance.authHeaders { request.headers.replaceOrAdd(name: name, value: value) }
+        request.headers.replaceOrAdd(name: "content-type", value: "application/json")
+        request.headers.replaceOrAdd(name: "host", value: endpoint.authority)
+        request.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        if !settings.keepalive { request.headers.replaceOrAdd(name: "connection", value: "close") }
+        request.body = .bytes(body)
+        exchange.logValues["upstream_scheme"] = endpoint.scheme
+        exchange.logValues["upstream_host"] = endpoint.authority
+        exchange.logValues["upstream_uri"] = path + queryText
+        exchange.upstreamAddr = "\(endpoint.host):\(endpoint.port)"
+        return request
+    }
+
+    static let droppedRequestHeaders: Set<String> = [
+        "host", "content-length", "accept-encoding", "connection", "keep-alive", "proxy-connection", "te",
+        "trailer", "transfer-encoding", "upgrade", "content-type",
+    ]
+
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+")))
+            ?? text
+    }
+
+    /// One attempt against one instance.
+    func attempt(_ index: Int, _ exchange: Exchange, _ ai: AIExchange) async -> AttemptOutcome {
+        let instance = settings.instances[index]
+        let target = ai.clientProtocol
+        guard instance.provider.supports(target) else {
+            let message =
+                "provider \(instance.provider.name) does not support \(target.rawValue) protocol (supported: \(instance.provider.supportedList))"
+            return .failure(
+                AttemptFailure(status: 400, body: Array(message.utf8), contentType: "text/plain", elapsedMs: 0))
+        }
+        let shaped = RequestShaper.shape(ai.body, target: target, instance: instance)
+        let bytes = shaped.body.map { ByteBuffer(bytes: $0.serializedBytes()) } ?? exchange.bufferedBody ?? ByteBuffer()
+        guard let request = buildRequest(instance, exchange, ai, body: bytes) else {
+            return .failure(
+                .gatewayError(
+                    status: 500, message: "instance \(instance.name) has no endpoint", code: "no_endpoint",
+                    elapsedMs: 0))
+        }
+        let client = context.clients.client(readTimeoutMs: settings.timeoutMs, verifyTLS: settings.sslVerify)
+        let started = ContinuousClock.now
+        let elapsed = { Self.milliseconds(ContinuousClock.now - started) }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeoutMs)))
+        } catch {
+            exchange.logValues["apisix_upstream_response_time"] = String(elapsed())
+            exchange.upstreamStatus = nil
+            return .failure(Self.transportFailure(error, elapsedMs: elapsed()))
+        }
+        let status = Int(response.status.code)
+        exchange.upstreamStatus = status
+        let contentType = response.headers.first(name: "content-type")
+        let passthrough = Self.passthroughHeaders(response.headers)
+
+        if status == 429 || status >= 500 || settings.fallbackStatuses.contains(status) {
+            let body = (try? await response.body.collect(upTo: Self.errorBodyLimit)).map { Array(buffer: $0) } ?? []
+            let ms = elapsed()
+            exchange.logValues["apisix_upstream_response_time"] = String(ms)
+            exchange.logValues["llm_time_to_first_token"] = String(ms)
+            return .failure(
+                AttemptFailure(
+                    status: status, body: body, contentType: contentType, headers: passthrough, elapsedMs: ms))
+        }
+        if contentType?.lowercased().contains("text/event-stream") == true {
+            return await stream(
+                response, started: started, exchange: exchange, ai: ai, dropUsage: shaped.injectedUsage,
+                headers: passthrough, contentType: contentType ?? "text/event-stream")
+        }
+
+        // A whole (non-streamed) answer.
+        let limit = settings.maxResponseBytes ?? 64 * 1024 * 1024
+        if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+            context.logger.warning(
+                "aborting AI response: Content-Length \(length) exceeds max_response_bytes \(limit)")
+            return .failure(
+                AttemptFailure(
+                    status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
+                    elapsedMs: elapsed()))
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: limit)
+        } catch let error as NIOTooManyBytesError {
+            _ = error
+            return .failure(
+                AttemptFailure(
+                    status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
+                    elapsedMs: elapsed()))
+        } catch {
+            return .failure(Self.transportFailure(error, elapsedMs: elapsed()))
+        }
+        let ms = elapsed()
+        exchange.logValues["apisix_upstream_response_time"] = String(ms)
+        exchange.logValues["llm_time_to_first_token"] = String(ms)
+        if let json = try? JSONParser.parse(body.readableBytesView) {
+            if let usage = TokenUsage(json["usage"]) { record(usage, exchange, ai) }
+            let hasTools = (json["choices"]?.arrayValue ?? []).contains {
+                !($0["message"]?["tool_calls"]?.arrayValue ?? []).isEmpty
+            }
+            if hasTools { exchange.logValues["llm_has_tool_calls"] = "true" }
+        }
+        var headers = passthrough
+        if let contentType { headers[.contentType] = contentType }
+        return .success(
+            Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: body)))
+    }
+
+    func record(_ usage: TokenUsage, _ exchange: Exchange, _ ai: AIExchange) {
+        ai.usage = usage
+        exchange.logValues["llm_prompt_tokens"] = String(usage.prompt)
+        exchange.logValues["llm_completion_tokens"] = String(usage.completion)
+        exchange.logValues["llm_total_tokens"] = String(usage.total)
+        exchange.logValues["llm_cache_read_input_tokens"] = String(usage.cacheRead)
+        exchange.logValues["llm_cache_creation_input_tokens"] = String(usage.cacheCreation)
+        exchange.logValues["llm_reasoning_tokens"] = String(usage.reasoning)
+    }
+}

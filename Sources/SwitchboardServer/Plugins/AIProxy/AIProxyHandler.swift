@@ -1,0 +1,200 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SwitchboardCore
+import Synchronization
+
+/// The runtime of `ai-proxy-multi` and `ai-proxy`. The access phase reads and checks the body,
+/// detects the protocol and picks the first instance; the proxy phase makes the attempts and
+/// falls back between instances as the configuration says (APISIX §2.5), with the
+/// improvements of Switchboard: honest transport errors, streams that fail over until content
+/// flows and never end silently, and usage always counted.
+struct AIProxyHandler: PluginHandler {
+    let name: String
+    let priority: Int
+    let settings: AIProxySettings
+    let context: PluginContext
+    let balancer: AIBalancer
+
+    init(name: String, priority: Int, settings: AIProxySettings, context: PluginContext) {
+        self.name = name
+        self.priority = priority
+        self.settings = settings
+        self.context = context
+        self.balancer = AIBalancer(settings: settings)
+    }
+
+    /// Whether failed attempts may move to another instance (never with a single instance).
+    var canFallBack: Bool { !settings.isSingle && settings.instances.count > 1 }
+
+    // MARK: - Access: intake and first pick
+
+    func access(_ exchange: Exchange) async throws -> Response? {
+        let contentType = exchange.request.headers[.contentType] ?? "application/json"
+        guard contentType.lowercased().hasPrefix("application/json") else {
+            return GatewayResponse.text(
+                .badRequest, "unsupported content-type: \(contentType), only application/json is supported")
+        }
+        let limit = settings.maxRequestBodySize
+        if let length = exchange.request.headers[.contentLength].flatMap(Int.init), length > limit {
+            return tooLarge(length)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await exchange.body()
+        } catch let error as BodyTooLarge {
+            return tooLarge(error.size ?? limit + 1)
+        }
+        if buffer.readableBytes > limit { return tooLarge(buffer.readableBytes) }
+        if buffer.readableBytes == 0 {
+            return GatewayResponse.json(.badRequest, ["message": "could not get body: request body is empty"])
+        }
+        let body: JSONValue
+        do {
+            body = try await exchange.parsedJSONBody()
+        } catch {
+            return GatewayResponse.json(
+                .badRequest, ["message": .string("could not parse JSON request body: \(error)")])
+        }
+        guard let proto = AIProtocol.detect(path: exchange.path, body: body) else {
+            return GatewayResponse.text(.badRequest, "no matching AI protocol for the request")
+        }
+        let ai = AIExchange(clientProtocol: proto, body: body, streaming: proto.isStreaming(body))
+        exchange.ai = ai
+        exchange.logValues["request_type"] = ai.streaming ? "ai_stream" : "ai_chat"
+        exchange.logValues["llm_stream"] = ai.streaming ? "true" : "false"
+        if let model = ai.clientModel { exchange.logValues["request_llm_model"] = model }
+        if let user = body["safety_identifier"]?.stringValue ?? body["user"]?.stringValue {
+            exchange.logValues["llm_end_user_id"] = user
+        }
+        guard let first = pick(exchange, ai) else {
+            return GatewayResponse.text(.serviceUnavailable, "all servers tried")
+        }
+        select(first, exchange, ai)
+        return nil
+    }
+
+    private func tooLarge(_ size: Int) -> Response {
+        GatewayResponse.json(
+            .contentTooLarge,
+            [
+                "message": .string(
+                    "request size \(size) is greater than the maximum size \(settings.maxRequestBodySize) allowed")
+            ])
+    }
+
+    private func select(_ index: Int, _ exchange: Exchange, _ ai: AIExchange) {
+        ai.picked = index
+        let instance = settings.instances[index]
+        exchange.logValues["picked_instance"] = instance.name
+        if let model = instance.model(clientModel: ai.clientModel) { exchange.logValues["llm_model"] = model }
+        let tools = (RequestShaper.shape(ai.body, target: ai.clientProtocol, instance: instance).body ?? ai.body)["tools"]
+        exchange.logValues["llm_tool_count"] = String(tools?.arrayValue?.count ?? 0)
+    }
+
+    /// The next instance to try, or `nil` when none is left.
+    func pick(_ exchange: Exchange, _ ai: AIExchange) -> Int? {
+        if settings.instances.count == 1 { return ai.tried.isEmpty ? 0 : nil }
+        switch settings.algorithm {
+        case .roundrobin:
+            return balancer.nextRoundRobin(excluding: ai.tried)
+        case .chash:
+            return balancer.ring?.walk(hashKey(exchange)).first { !ai.tried.contains($0) }
+        }
+    }
+
+    private func hashKey(_ exchange: Exchange) -> String {
+        let key = settings.hashKey ?? ""
+        var value: String?
+        switch settings.hashOn {
+        case "header": value = exchange.value(of: .header(key.lowercased()))?.stringValue
+        case "cookie": value = exchange.cookies[key]
+        case "consumer": value = exchange.consumer?.username
+        case "vars_combinations":
+            var result = ""
+            var resolvedAny = false
+            let format = (try? LogFormat(key))?.parts ?? [.literal(key)]
+            for part in format {
+                switch part {
+                case .literal(let text): result += text
+                case .variable(let name):
+                    if let v = exchange.value(of: RequestVariable(name: name))?.stringValue {
+                        result += v
+                        resolvedAny = true
+                    }
+                }
+            }
+            value = resolvedAny ? result : nil
+        default: value = exchange.value(of: RequestVariable(name: key))?.stringValue
+        }
+        return value ?? exchange.remoteAddress
+    }
+
+    // MARK: - Proxy: attempts and fallback
+
+    func proxy(_ exchange: Exchange) async throws -> Response? {
+        guard let ai = exchange.ai, var index = ai.picked else { return nil }
+        var retries = 0
+        while true {
+            ai.tried.insert(index)
+            ai.attempts += 1
+            let failure: AttemptFailure
+            switch await attempt(index, exchange, ai) {
+            case .success(let response): return response
+            case .failure(let f): failure = f
+            }
+            guard canFallBack, shouldFallBack(failure.status) else { return failure.response() }
+            let instance = settings.instances[index].name
+            if let within = settings.retryOnFailureWithinMs, failure.elapsedMs > within {
+                context.logger.info(
+                    "ai instance failed after \(failure.elapsedMs)ms, exceeding retry_on_failure_within_ms \(within), not retrying"
+                )
+                return failure.response()
+            }
+            if let maxRetries = settings.maxRetries {
+                retries += 1
+                if retries > maxRetries {
+                    context.logger.info("reached max_retries \(maxRetries), not retrying")
+                    return failure.response()
+                }
+            }
+            guard let next = pick(exchange, ai) else {
+                context.logger.error("failed to pick new AI instance: all servers tried")
+                return failure.response(status: 502)
+            }
+            context.logger.warning(
+                "ai instance \(instance) returned status \(failure.status), falling back to \(settings.instances[next].name)")
+            index = next
+            select(next, exchange, ai)
+        }
+    }
+
+    private func shouldFallBack(_ status: Int) -> Bool {
+        (status == 429 && settings.fallback.http429) || ((500...599).contains(status) && settings.fallback.http5xx)
+            || settings.fallbackStatuses.contains(status)
+    }
+}
+
+/// Balancer state of one compiled configuration: shared by all requests of the route.
+final class AIBalancer: Sendable {
+    private let picker: Mutex<PriorityPicker>
+    let ring: HashRing?
+
+    init(settings: AIProxySettings) {
+        let start = settings.instances.isEmpty ? 0 : Int.random(in: 0..<settings.instances.count)
+        picker = Mutex(
+            PriorityPicker(
+                priorities: settings.instances.map(\.priority), weights: settings.instances.map(\.weight),
+                start: start))
+        ring =
+            settings.algorithm == .chash
+            ? HashRing(names: settings.instances.map(\.name), weights: settings.instances.map(\.weight)) : nil
+    }
+
+    func nextRoundRobin(excluding tried: Set<Int>) -> Int? {
+        picker.withLock { $0.pick(excluding: tried) }
+    }
+}

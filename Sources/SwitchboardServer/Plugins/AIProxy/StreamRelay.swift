@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import NIOCore
+import SwitchboardCore
+
+/// Relays one upstream event stream: decodes events as bytes arrive, holds back events that
+/// carry no content until content flows (so the attempt can still fail over), drops the
+/// usage-only event the gateway asked for on the client's behalf, and stops at errors.
+///
+/// Used by one task at a time (the handler, then the response body writer), never
+/// concurrently; hence the unchecked `Sendable`.
+final class StreamRelay: @unchecked Sendable {
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+    private var decoder = SSEDecoder()
+    private(set) var inspector: StreamInspector
+    private let dropUsage: Bool
+    private var held: [UInt8] = []
+    private(set) var committed = false
+    private(set) var bytesRead = 0
+    private(set) var malformedEvents = 0
+
+    struct Step {
+        var out: [UInt8] = []
+        var error: String?
+        var done = false
+    }
+
+    init(_ body: HTTPClientResponse.Body, proto: AIProtocol, dropUsage: Bool) {
+        iterator = body.makeAsyncIterator()
+        inspector = StreamInspector(proto: proto)
+        self.dropUsage = dropUsage
+    }
+
+    func next() async throws -> ByteBuffer? {
+        try await iterator.next()
+    }
+
+    /// Processes one upstream read. Before content, everything is held; the step that brings
+    /// content (or the end) returns the held bytes followed by the new ones.
+    func feed(_ chunk: ByteBuffer) -> Step {
+        bytesRead += chunk.readableBytes
+        var step = Step()
+        let events: [SSEEvent]
+        do {
+            events = try decoder.feed(chunk.readableBytesView)
+        } catch {
+            step.error = "upstream sent an event larger than \(SSEDecoder.maxPending) bytes"
+            return step
+        }
+        for event in events {
+            switch inspector.inspect(event) {
+            case .preamble, .other:
+                emit(event.raw, into: &step)
+            case .usageOnly:
+                if !dropUsage { emit(event.raw, into: &step) }
+            case .content:
+                commit(into: &step)
+                step.out += event.raw
+            case .done:
+                commit(into: &step)
+                step.out += event.raw
+                step.done = true
+                return step
+            case .error(let message):
+                step.error = message
+                return step
+            case .malformed:
+                malformedEvents += 1
+            }
+        }
+        return step
+    }
+
+    /// Commits what is held (the upstream ended cleanly without content, e.g. an empty answer).
+    func flushHeld() -> [UInt8] {
+        var step = Step()
+        commit(into: &step)
+        return step.out
+    }
+
+    private func emit(_ raw: [UInt8], into step: inout Step) {
+        if committed { step.out += raw } else { held += raw }
+    }
+
+    private func commit(into step: inout Step) {
+        guard !committed else { return }
+        committed = true
+        step.out += held
+        held = []
+    }
+}

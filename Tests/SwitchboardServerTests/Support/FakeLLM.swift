@@ -1,0 +1,205 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SwitchboardCore
+import Synchronization
+
+/// An in-process LLM provider for tests: answers OpenAI-style requests (JSON or SSE), and can
+/// fail on demand. Every request is recorded with its path, query, headers and JSON body.
+final class FakeLLM: Sendable {
+    struct Seen: Sendable {
+        var method: String
+        var path: String
+        var query: String?
+        var headers: HTTPFields
+        var body: JSONValue
+        var rawBody: String
+    }
+
+    enum StreamEnd: Sendable {
+        /// Close the stream normally.
+        case close
+        /// Drop the connection without finishing the chunked body.
+        case cut
+        /// Stop sending and keep the connection open.
+        case hang
+    }
+
+    enum Reply: Sendable {
+        case json(status: Int, body: String, headers: [(String, String)] = [])
+        /// Events are written one per chunk; `gate` (if set) is awaited after `gateAfter` events.
+        case sse(events: [String], end: StreamEnd = .close, gateAfter: Int? = nil, status: Int = 200)
+        case hang
+    }
+
+    let name: String
+    private let seenBox = Mutex<[Seen]>([])
+    private let portBox = Mutex(0)
+    private let taskBox = Mutex<Task<Void, any Error>?>(nil)
+    private let handler: Mutex<@Sendable (Seen) -> Reply>
+    /// Opened by a test to let a gated stream continue.
+    let gate: AsyncStream<Void>
+    private let gateContinuation: AsyncStream<Void>.Continuation
+    /// Reports that a stream's client went away (a write failed).
+    let disconnects: AsyncStream<Void>
+    private let disconnectContinuation: AsyncStream<Void>.Continuation
+
+    init(name: String) {
+        self.name = name
+        self.handler = Mutex(FakeLLM.standard(name: name))
+        (gate, gateContinuation) = AsyncStream.makeStream()
+        (disconnects, disconnectContinuation) = AsyncStream.makeStream()
+    }
+
+    var port: Int { portBox.withLock { $0 } }
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+    var requests: [Seen] { seenBox.withLock { $0 } }
+
+    func reply(_ handler: @escaping @Sendable (Seen) -> Reply) {
+        self.handler.withLock { $0 = handler }
+    }
+
+    func openGate() { gateContinuation.yield() }
+
+    // MARK: - Standard answers
+
+    static func completion(model: String, text: String = "1+1 equals 2.", usage: (Int, Int) = (23, 8)) -> String {
+        let body: JSONValue = [
+            "id": "chatcmpl-1", "object": "chat.completion", "model": .string(model),
+            "choices": [["index": 0, "message": ["role": "assistant", "content": .string(text)], "finish_reason": "stop"]],
+            "usage": [
+                "prompt_tokens": .int(usage.0), "completion_tokens": .int(usage.1), "total_tokens": .int(usage.0 + usage.1),
+            ],
+        ]
+        return body.serialized()
+    }
+
+    static func chunk(model: String, delta: JSONValue, finish: String? = nil) -> String {
+        let body: JSONValue = [
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": .string(model),
+            "choices": [["index": 0, "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null]],
+        ]
+        return "data: \(body.serialized())\n\n"
+    }
+
+    /// role chunk, one chunk per word, finish chunk, usage chunk (if asked), `[DONE]`.
+    static func chatStream(model: String, words: [String], includeUsage: Bool, usage: (Int, Int) = (23, 8)) -> [String] {
+        var events = [chunk(model: model, delta: ["role": "assistant", "content": ""])]
+        events += words.map { chunk(model: model, delta: ["content": .string($0)]) }
+        events.append(chunk(model: model, delta: [:], finish: "stop"))
+        if includeUsage {
+            let body: JSONValue = [
+                "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": .string(model), "choices": [],
+                "usage": [
+                    "prompt_tokens": .int(usage.0), "completion_tokens": .int(usage.1),
+                    "total_tokens": .int(usage.0 + usage.1),
+                ],
+            ]
+            events.append("data: \(body.serialized())\n\n")
+        }
+        events.append("data: [DONE]\n\n")
+        return events
+    }
+
+    static func embedding(model: String) -> String {
+        let body: JSONValue = [
+            "object": "list", "data": [["object": "embedding", "index": 0, "embedding": [0.1, -0.2]]],
+            "model": .string(model), "usage": ["prompt_tokens": 2, "total_tokens": 2],
+        ]
+        return body.serialized()
+    }
+
+    /// Echoes the requested model; streams when asked.
+    static func standard(name: String) -> @Sendable (Seen) -> Reply {
+        { seen in
+            let model = seen.body["model"]?.stringValue ?? "\(name)-model"
+            if seen.body["input"] != nil, seen.body["messages"] == nil {
+                return .json(status: 200, body: embedding(model: model))
+            }
+            if seen.body["stream"]?.boolValue == true {
+                let usage = seen.body["stream_options"]?["include_usage"]?.boolValue == true
+                return .sse(events: chatStream(model: model, words: ["1+1", " equals", " 2."], includeUsage: usage))
+            }
+            return .json(status: 200, body: completion(model: model), headers: [("x-request-id", "req-\(name)")])
+        }
+    }
+
+    // MARK: - Server
+
+    static func start(name: String) async throws -> FakeLLM {
+        let llm = FakeLLM(name: name)
+        let (ready, readiness) = AsyncStream<Void>.makeStream()
+        let app = Application(
+            responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
+                try await llm.respond(request)
+            },
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                llm.portBox.withLock { $0 = channel.localAddress?.port ?? 0 }
+                readiness.yield()
+            })
+        let task = Task { try await app.run() }
+        llm.taskBox.withLock { $0 = task }
+        for await _ in ready { break }
+        return llm
+    }
+
+    func stop() async {
+        let task = taskBox.withLock { $0 }
+        task?.cancel()
+        _ = try? await task?.value
+    }
+
+    private func respond(_ request: Request) async throws -> Response {
+        var request = request
+        let bytes = try await request.collectBody(upTo: 1 << 24)
+        let raw = String(buffer: bytes)
+        let seen = Seen(
+            method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: request.headers,
+            body: (try? JSONParser.parse(raw)) ?? .null, rawBody: raw)
+        seenBox.withLock { $0.append(seen) }
+        let reply = handler.withLock { $0 }(seen)
+        switch reply {
+        case .json(let status, let body, let headers):
+            var fields = HTTPFields()
+            fields[.contentType] = "application/json"
+            for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+            return Response(
+                status: HTTPResponse.Status(code: status), headers: fields,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        case .hang:
+            try await Task.sleep(for: .seconds(3600))
+            return Response(status: .ok)
+        case .sse(let events, let end, let gateAfter, let status):
+            let gate = self.gate
+            let disconnected = disconnectContinuation
+            return Response(
+                status: HTTPResponse.Status(code: status), headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    do {
+                        for (i, event) in events.enumerated() {
+                            if i == gateAfter {
+                                var iterator = gate.makeAsyncIterator()
+                                _ = await iterator.next()
+                            }
+                            try await writer.write(ByteBuffer(string: event))
+                        }
+                        switch end {
+                        case .close: try await writer.finish(nil)
+                        case .cut: throw CancellationError()
+                        case .hang:
+                            // Keep sending SSE comments until the gateway gives up on us.
+                            while true {
+                                try await Task.sleep(for: .milliseconds(20))
+                                try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                            }
+                        }
+                    } catch {
+                        disconnected.yield()
+                        throw error
+                    }
+                })
+        }
+    }
+}
