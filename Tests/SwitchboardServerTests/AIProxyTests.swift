@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import HTTPTypes
 import Foundation
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import SwitchboardCore
@@ -39,7 +39,9 @@ struct AIFixture {
             #"{"name":"\#(name)","provider":"\#(provider)","weight":1,"auth":{"header":{"Authorization":"Bearer k-\#(name)"}}\#(options),"override":{"endpoint":"\#(llm.endpoint)"}\#(extra)}"#
     }
 
-    func chat(_ body: String = #"{"messages":[{"role":"user","content":"What is 1+1?"}]}"#, headers: [(String, String)] = [])
+    func chat(
+        _ body: String = #"{"messages":[{"role":"user","content":"What is 1+1?"}]}"#, headers: [(String, String)] = []
+    )
         async throws -> HTTPResult
     {
         try await gw.proxy(.POST, "/anything", body: body, headers: [("Content-Type", "application/json")] + headers)
@@ -92,14 +94,21 @@ let mathBody = """
         #expect((try await f.gw.admin(.PUT, "/routes", route)).status == 201)
         var models: [String: Int] = [:]
         for _ in 0..<10 {
-            let result = try await f.gw.proxy(.POST, "/anything", body: mathBody, headers: [("Content-Type", "application/json")])
+            let result = try await f.gw.proxy(
+                .POST, "/anything", body: mathBody, headers: [("Content-Type", "application/json")])
             #expect(result.status == 200)
             models[result.json["model"]?.stringValue ?? "?", default: 0] += 1
         }
         #expect(models == ["gpt-4": 8, "deepseek-chat": 2])
         #expect(f.a.requests.count == 8 && f.b.requests.count == 2)
-        #expect(f.a.requests.allSatisfy { $0.path == "/v1/chat/completions" && $0.headers[.authorization] == "Bearer sk-openai" })
-        #expect(f.b.requests.allSatisfy { $0.path == "/chat/completions" && $0.headers[.authorization] == "Bearer sk-deepseek" })
+        #expect(
+            f.a.requests.allSatisfy {
+                $0.path == "/v1/chat/completions" && $0.headers[.authorization] == "Bearer sk-openai"
+            })
+        #expect(
+            f.b.requests.allSatisfy {
+                $0.path == "/chat/completions" && $0.headers[.authorization] == "Bearer sk-deepseek"
+            })
         // Without a stream the client's body is the same apart from the model.
         #expect(f.a.requests.first?.body["messages"]?.arrayValue?.count == 2)
     }
@@ -198,15 +207,19 @@ let mathBody = """
         defer { Task { await f.stop() } }
         try await f.route(#"{"max_req_body_size":100,"instances":[\#(f.instance("a", f.a))]}"#)
         let text = try await f.gw.proxy(.POST, "/anything", body: "{}", headers: [("Content-Type", "text/plain")])
-        #expect(text.status == 400 && text.body == "unsupported content-type: text/plain, only application/json is supported")
+        #expect(
+            text.status == 400
+                && text.body == "unsupported content-type: text/plain, only application/json is supported")
         let bad = try await f.chat(#"{"messages": [}"#)
         #expect(bad.status == 400)
-        #expect(bad.json["message"]?.stringValue?.hasPrefix("could not parse JSON request body: unexpected '}'") == true)
+        #expect(
+            bad.json["message"]?.stringValue?.hasPrefix("could not parse JSON request body: unexpected '}'") == true)
         let empty = try await f.chat("")
         #expect(empty.status == 400)
         let none = try await f.chat("{}")
         #expect(none.status == 400 && none.body == "no matching AI protocol for the request")
-        let big = try await f.chat(#"{"messages":[{"role":"user","content":"\#(String(repeating: "x", count: 200))"}]}"#)
+        let big = try await f.chat(
+            #"{"messages":[{"role":"user","content":"\#(String(repeating: "x", count: 200))"}]}"#)
         #expect(big.status == 413)
         #expect(big.json["message"]?.stringValue?.hasSuffix("is greater than the maximum size 100 allowed") == true)
         #expect(f.a.requests.isEmpty)
@@ -220,14 +233,16 @@ let mathBody = """
     @Test func aiProxySingleProvider() async throws {
         let f = try await AIFixture.start { config, dir in
             config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogFormat = "$request_type $llm_model $request_llm_model $llm_prompt_tokens $llm_completion_tokens $upstream_status"
+            config.accessLogFormat =
+                "$request_type $llm_model $request_llm_model $llm_prompt_tokens $llm_completion_tokens $upstream_status"
         }
         let plugin = """
             {"provider":"openai","auth":{"header":{"Authorization":"Bearer x"}},"options":{"model":"gpt-4o"},
              "override":{"endpoint":"\(f.a.endpoint)"}}
             """
         #expect(
-            (try await f.gw.admin(.PUT, "/routes/single", #"{"uri":"/single","plugins":{"ai-proxy":\#(plugin)}}"#)).status
+            (try await f.gw.admin(.PUT, "/routes/single", #"{"uri":"/single","plugins":{"ai-proxy":\#(plugin)}}"#))
+                .status
                 == 201)
         let ok = try await f.gw.proxy(
             .POST, "/single", body: #"{"model":"gpt-3","messages":[{"role":"user","content":"x"}]}"#)
@@ -244,22 +259,38 @@ let mathBody = """
 
 @Suite struct AIProxyValidationTests {
     @Test(arguments: [
-        (#"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}},{"name":"y","provider":"openai","weight":1,"auth":{}},{"name":"x","provider":"openai","weight":1,"auth":{}}]}"#,
-         "duplicate instance name 'x' at instances[1] and instances[3]"),
-        (#"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"ftp://h"}}]}"#,
-         "invalid endpoint"),
-        (#"{"instances":[{"name":"x","provider":"bogus","weight":1,"auth":{}}]}"#,
-         #"property "instances" validation failed: failed to validate item 1: property "provider" validation failed: matches none of the enum values"#),
-        (#"{"instances":[{"name":"x","provider":"openai","auth":{}}]}"#,
-         #"property "instances" validation failed: failed to validate item 1: property "weight" is required"#),
-        (#"{"fallback_http_statuses":[200],"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}}]}"#,
-         #"property "fallback_http_statuses" validation failed: failed to validate item 1: expected 200 to be at least 400"#),
-        (#"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{},"override":{"llm_options":{"temperature":1}}}]}"#,
-         #"property "instances" validation failed: failed to validate item 1: property "override" validation failed: property "llm_options" validation failed: additional properties forbidden, found temperature"#),
-        (#"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{"Authorization":"k"}}]}"#,
-         #"property "instances" validation failed: failed to validate item 1: property "auth" validation failed: additional properties forbidden, found Authorization"#),
-        (#"{"balancer":{"algorithm":"chash","hash_on":"header"},"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}}]}"#,
-         "must configure `hash_key` when balancer `hash_on` is not set to cookie"),
+        (
+            #"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}},{"name":"y","provider":"openai","weight":1,"auth":{}},{"name":"x","provider":"openai","weight":1,"auth":{}}]}"#,
+            "duplicate instance name 'x' at instances[1] and instances[3]"
+        ),
+        (
+            #"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"ftp://h"}}]}"#,
+            "invalid endpoint"
+        ),
+        (
+            #"{"instances":[{"name":"x","provider":"bogus","weight":1,"auth":{}}]}"#,
+            #"property "instances" validation failed: failed to validate item 1: property "provider" validation failed: matches none of the enum values"#
+        ),
+        (
+            #"{"instances":[{"name":"x","provider":"openai","auth":{}}]}"#,
+            #"property "instances" validation failed: failed to validate item 1: property "weight" is required"#
+        ),
+        (
+            #"{"fallback_http_statuses":[200],"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}}]}"#,
+            #"property "fallback_http_statuses" validation failed: failed to validate item 1: expected 200 to be at least 400"#
+        ),
+        (
+            #"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{},"override":{"llm_options":{"temperature":1}}}]}"#,
+            #"property "instances" validation failed: failed to validate item 1: property "override" validation failed: property "llm_options" validation failed: additional properties forbidden, found temperature"#
+        ),
+        (
+            #"{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{"Authorization":"k"}}]}"#,
+            #"property "instances" validation failed: failed to validate item 1: property "auth" validation failed: additional properties forbidden, found Authorization"#
+        ),
+        (
+            #"{"balancer":{"algorithm":"chash","hash_on":"header"},"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}}]}"#,
+            "must configure `hash_key` when balancer `hash_on` is not set to cookie"
+        ),
         (#"{"instances":[]}"#, #"property "instances" validation failed: expect array to have at least 1 items"#),
     ])
     func apisixMessages(plugin: String, message: String) async throws {
@@ -267,7 +298,9 @@ let mathBody = """
         defer { Task { await gw.stop() } }
         let result = try await gw.admin(.PUT, "/routes/v", #"{"uri":"/v","plugins":{"ai-proxy-multi":\#(plugin)}}"#)
         #expect(result.status == 400)
-        #expect(result.json["error_msg"] == .string("failed to check the configuration of plugin ai-proxy-multi err: \(message)"))
+        #expect(
+            result.json["error_msg"]
+                == .string("failed to check the configuration of plugin ai-proxy-multi err: \(message)"))
     }
 
     @Test func defaultsAreStored() async throws {
@@ -275,7 +308,8 @@ let mathBody = """
         defer { Task { await gw.stop() } }
         let result = try await gw.admin(
             .PUT, "/routes/v",
-            #"{"uri":"/v","plugins":{"ai-proxy-multi":{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}}]}}}"#)
+            #"{"uri":"/v","plugins":{"ai-proxy-multi":{"instances":[{"name":"x","provider":"openai","weight":1,"auth":{}}]}}}"#
+        )
         let stored = try #require(result.json["value"]?["plugins"]?["ai-proxy-multi"])
         #expect(stored["timeout"] == 30000 && stored["keepalive"] == true && stored["ssl_verify"] == true)
         #expect(stored["max_req_body_size"] == 67_108_864 && stored["keepalive_pool"] == 30)

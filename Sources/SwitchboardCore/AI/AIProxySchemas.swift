@@ -1,7 +1,9 @@
 /// The `ai-proxy-multi` and `ai-proxy` schemas (APISIX 3.18 `ai-proxy/schema.lua`), and the
 /// checks APISIX does in code (unique names, endpoint shape, chash keys) with its messages.
 public enum AIProxySchemas {
-    public static let providerNames = ["openai", "deepseek", "aimlapi", "anthropic", "openai-compatible", "azure-openai", "openrouter", "gemini"]
+    public static let providerNames = [
+        "openai", "deepseek", "aimlapi", "anthropic", "openai-compatible", "azure-openai", "openrouter", "gemini",
+    ]
 
     static let stringMap = Schema(
         type: .object, patternProperties: [("^[a-zA-Z0-9._-]+$", Schema(type: .string))])
@@ -90,7 +92,8 @@ public enum AIProxySchemas {
                 "fallback_strategy",
                 Schema(anyOf: [
                     Schema(type: .string, enum: ["instance_health_and_rate_limiting", "http_429", "http_5xx"]),
-                    Schema(type: .array, items: Schema(type: .string, enum: ["rate_limiting", "http_429", "http_5xx"])),
+                    Schema(
+                        type: .array, items: Schema(type: .string, enum: ["rate_limiting", "http_429", "http_5xx"])),
                 ])
             ),
             (
@@ -125,7 +128,8 @@ public enum AIProxySchemas {
         for (i, instance) in instances.enumerated() {
             let name = instance["name"]?.stringValue ?? ""
             if let first = seen[name] {
-                throw SchemaError("duplicate instance name '\(name)' at instances[\(first + 1)] and instances[\(i + 1)]")
+                throw SchemaError(
+                    "duplicate instance name '\(name)' at instances[\(first + 1)] and instances[\(i + 1)]")
             }
             seen[name] = i
             try checkEndpoint(instance)

@@ -45,7 +45,9 @@ public struct HashRing: Sendable {
     public init(names: [String], weights: [Int]) {
         count = names.count
         let positive = weights.filter { $0 > 0 }
-        let g = positive.reduce(0) { a, b in var x = a, y = b; while y != 0 { (x, y) = (y, x % y) }; return x }
+        let g = positive.reduce(0) { a, b in
+            var x = a, y = b; while y != 0 { (x, y) = (y, x % y) }; return x
+        }
         var points: [(UInt32, Int)] = []
         for (index, name) in names.enumerated() {
             let units = g > 0 ? max(weights[index], 0) / g : 1

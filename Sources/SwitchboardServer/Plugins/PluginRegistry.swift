@@ -28,7 +28,8 @@ public struct PluginRegistry: Sendable {
             if config["_meta"]?["disable"]?.boolValue == true { continue }
             let filter = try config["_meta"]?["filter"].map { try Expr.compile($0) }
             slots.append(
-                PluginSlot(handler: try plugin.makeHandler(config: config, scope: scope, context: context), filter: filter))
+                PluginSlot(
+                    handler: try plugin.makeHandler(config: config, scope: scope, context: context), filter: filter))
         }
         return Self.sorted(slots)
     }

@@ -26,7 +26,9 @@ final class FakeLLM: Sendable {
         case hang
     }
 
-    enum Reply: Sendable {
+    indirect enum Reply: Sendable {
+        /// `reply` after `milliseconds`.
+        case delayed(Int, Reply)
         case json(status: Int, body: String, headers: [(String, String)] = [])
         /// Events are written one per chunk; `gate` (if set) is awaited after `gateAfter` events.
         case sse(events: [String], end: StreamEnd = .close, gateAfter: Int? = nil, status: Int = 200)
@@ -67,9 +69,12 @@ final class FakeLLM: Sendable {
     static func completion(model: String, text: String = "1+1 equals 2.", usage: (Int, Int) = (23, 8)) -> String {
         let body: JSONValue = [
             "id": "chatcmpl-1", "object": "chat.completion", "model": .string(model),
-            "choices": [["index": 0, "message": ["role": "assistant", "content": .string(text)], "finish_reason": "stop"]],
+            "choices": [
+                ["index": 0, "message": ["role": "assistant", "content": .string(text)], "finish_reason": "stop"]
+            ],
             "usage": [
-                "prompt_tokens": .int(usage.0), "completion_tokens": .int(usage.1), "total_tokens": .int(usage.0 + usage.1),
+                "prompt_tokens": .int(usage.0), "completion_tokens": .int(usage.1),
+                "total_tokens": .int(usage.0 + usage.1),
             ],
         ]
         return body.serialized()
@@ -84,7 +89,8 @@ final class FakeLLM: Sendable {
     }
 
     /// role chunk, one chunk per word, finish chunk, usage chunk (if asked), `[DONE]`.
-    static func chatStream(model: String, words: [String], includeUsage: Bool, usage: (Int, Int) = (23, 8)) -> [String] {
+    static func chatStream(model: String, words: [String], includeUsage: Bool, usage: (Int, Int) = (23, 8)) -> [String]
+    {
         var events = [chunk(model: model, delta: ["role": "assistant", "content": ""])]
         events += words.map { chunk(model: model, delta: ["content": .string($0)]) }
         events.append(chunk(model: model, delta: [:], finish: "stop"))
@@ -159,8 +165,14 @@ final class FakeLLM: Sendable {
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: request.headers,
             body: (try? JSONParser.parse(raw)) ?? .null, rawBody: raw)
         seenBox.withLock { $0.append(seen) }
-        let reply = handler.withLock { $0 }(seen)
+        var reply = handler.withLock { $0 }(seen)
+        if case .delayed(let ms, let inner) = reply {
+            try await Task.sleep(for: .milliseconds(ms))
+            reply = inner
+        }
         switch reply {
+        case .delayed:
+            return Response(status: .internalServerError)
         case .json(let status, let body, let headers):
             var fields = HTTPFields()
             fields[.contentType] = "application/json"

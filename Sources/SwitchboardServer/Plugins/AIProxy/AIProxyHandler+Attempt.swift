@@ -84,7 +84,9 @@ extension AIProxyHandler {
     }
 
     /// The URL, method, headers and body of one attempt.
-    func buildRequest(_ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, body: ByteBuffer) -> HTTPClientRequest? {
+    func buildRequest(_ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, body: ByteBuffer)
+        -> HTTPClientRequest?
+    {
         let provider = instance.provider
         let endpoint: AIEndpoint
         if let configured = instance.endpoint {
@@ -120,7 +122,8 @@ extension AIProxyHandler {
         }
         query.append(contentsOf: endpoint.query)
         let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-        let authority = endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
+        let authority =
+            endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
         var request = HTTPClientRequest(url: "\(endpoint.scheme)://\(authority)\(path)\(queryText)")
         request.method = target == .passthrough ? HTTPMethod(rawValue: exchange.method) : .POST
         let authNames = Set(instance.authHeaders.map(\.name))
@@ -155,7 +158,8 @@ extension AIProxyHandler {
     ]
 
     static func escape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+")))
+        text.addingPercentEncoding(
+            withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+")))
             ?? text
     }
 

@@ -17,10 +17,14 @@ extension AIProxyHandler {
         let elapsed: @Sendable () -> Int = { Self.milliseconds(ContinuousClock.now - started) }
         var first: [UInt8] = []
         var finished = false
+        let contentDeadline = started + .milliseconds(settings.timeoutMs)
         while !relay.committed {
             let chunk: ByteBuffer?
             do {
-                chunk = try await relay.next()
+                chunk = try await relay.next(before: contentDeadline)
+            } catch let error as StreamRelay.NoContentInTime {
+                return .failure(
+                    .gatewayError(status: 504, message: "\(error)", code: "upstream_timeout", elapsedMs: elapsed()))
             } catch {
                 return .failure(Self.transportFailure(error, elapsedMs: elapsed()))
             }
@@ -64,7 +68,8 @@ extension AIProxyHandler {
                 while !done {
                     if let max = settings.maxStreamDurationMs, elapsed() > max {
                         broken = "max_stream_duration_ms exceeded"
-                        logger.warning("aborting AI stream: \(broken!); bytes=\(relay.bytesRead) duration_ms=\(elapsed())")
+                        logger.warning(
+                            "aborting AI stream: \(broken!); bytes=\(relay.bytesRead) duration_ms=\(elapsed())")
                         break
                     }
                     let chunk: ByteBuffer?
@@ -111,7 +116,8 @@ extension AIProxyHandler {
             }
             try await writer.finish(nil)
         }
-        return .success(Response(status: HTTPResponse.Status(code: Int(response.status.code)), headers: fields, body: body))
+        return .success(
+            Response(status: HTTPResponse.Status(code: Int(response.status.code)), headers: fields, body: body))
     }
 
     func finishStream(_ relay: StreamRelay, exchange: Exchange, ai: AIExchange, elapsedMs: Int, broken: String?) {

@@ -91,7 +91,8 @@ struct AIProxyHandler: PluginHandler {
         let instance = settings.instances[index]
         exchange.logValues["picked_instance"] = instance.name
         if let model = instance.model(clientModel: ai.clientModel) { exchange.logValues["llm_model"] = model }
-        let tools = (RequestShaper.shape(ai.body, target: ai.clientProtocol, instance: instance).body ?? ai.body)["tools"]
+        let tools = (RequestShaper.shape(ai.body, target: ai.clientProtocol, instance: instance).body ?? ai.body)[
+            "tools"]
         exchange.logValues["llm_tool_count"] = String(tools?.arrayValue?.count ?? 0)
     }
 
@@ -166,7 +167,8 @@ struct AIProxyHandler: PluginHandler {
                 return failure.response(status: 502)
             }
             context.logger.warning(
-                "ai instance \(instance) returned status \(failure.status), falling back to \(settings.instances[next].name)")
+                "ai instance \(instance) returned status \(failure.status), falling back to \(settings.instances[next].name)"
+            )
             index = next
             select(next, exchange, ai)
         }

@@ -34,6 +34,25 @@ final class StreamRelay: @unchecked Sendable {
         try await iterator.next()
     }
 
+    /// Thrown when no content arrived before the deadline.
+    struct NoContentInTime: Error, CustomStringConvertible {
+        var description: String { "no content from upstream within the timeout" }
+    }
+
+    /// The next read, or ``NoContentInTime`` once `deadline` passes. An upstream that keeps the
+    /// connection busy with comments or empty events cannot hold the attempt past `timeout`.
+    func next(before deadline: ContinuousClock.Instant) async throws -> ByteBuffer? {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await self.next() }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                throw NoContentInTime()
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+
     /// Processes one upstream read. Before content, everything is held; the step that brings
     /// content (or the end) returns the held bytes followed by the new ones.
     func feed(_ chunk: ByteBuffer) -> Step {

@@ -1,0 +1,192 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SwitchboardCore
+import Testing
+
+let streamBody =
+    #"{"model":"m","stream":true,"stream_options":{"include_obfuscation":false},"messages":[{"role":"user","content":"hi"}]}"#
+
+/// `data:` payloads of an SSE text, in order.
+func dataLines(_ text: String) -> [String] {
+    text.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
+}
+
+/// Runs `operation`, failing (instead of hanging the suite) if it takes longer than `seconds`.
+func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw CancellationError()
+        }
+        return value
+    }
+}
+
+@Suite struct AIStreamingTests {
+    func streamRoute(_ f: AIFixture, strategy: String = "", extra: String = "", second: Bool = false) async throws {
+        let a = f.instance("a", f.a, model: "model-a", extra: #","priority":1"#)
+        let b = f.instance("b", f.b, model: "model-b")
+        try await f.route(#"{\#(strategy)\#(extra)"instances":[\#(a)\#(second ? "," + b : "")]}"#)
+    }
+
+    @Test func chunksArriveWhileTheUpstreamIsStillSending() async throws {
+        let f = try await AIFixture.start { config, dir in
+            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+            config.accessLogFormat = "$request_type $llm_prompt_tokens $llm_completion_tokens $llm_total_tokens"
+        }
+        f.a.reply { _ in
+            .sse(
+                events: FakeLLM.chatStream(model: "model-a", words: ["1+1", " is", " 2"], includeUsage: true),
+                gateAfter: 2)
+        }
+        try await streamRoute(f)
+        var request = HTTPClientRequest(url: f.gw.proxyBase + "/anything")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: streamBody))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(response.status == .ok)
+        #expect(response.headers.first(name: "content-type") == "text/event-stream")
+        var received = ""
+        var iterator = response.body.makeAsyncIterator()
+        // The first content arrives while the upstream waits for the gate.
+        while !received.contains("1+1"), let chunk = try await iterator.next() {
+            received += String(buffer: chunk)
+        }
+        #expect(received.contains("\"role\":\"assistant\""))
+        #expect(!received.contains(" is"))
+        f.a.openGate()
+        while let chunk = try await iterator.next() { received += String(buffer: chunk) }
+        let data = dataLines(received)
+        #expect(data.last == "[DONE]")
+        #expect(data.count == 6)  // role, 3 words, finish, [DONE]: the usage chunk the client did not ask for is gone
+        #expect(!received.contains("\"usage\""))
+        // The upstream was asked for usage, merged into the client's stream_options.
+        #expect(f.a.requests.first?.body["stream_options"] == ["include_obfuscation": false, "include_usage": true])
+        await f.stop()
+        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+        #expect(log == "ai_stream 23 8 31\n")
+    }
+
+    @Test func aClientThatAskedForUsageGetsIt() async throws {
+        let f = try await AIFixture.start()
+        defer { Task { await f.stop() } }
+        try await streamRoute(f)
+        let body =
+            #"{"model":"model-a","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#
+        let result = try await f.chat(body)
+        let data = dataLines(result.body)
+        #expect(data.count == 7)
+        #expect((try JSONParser.parse(data[5]))["usage"]?["total_tokens"] == 31)
+        #expect(f.a.requests.first?.rawBody == body)
+    }
+
+    @Test func streamedAndUnstreamedCallsCountTheSameTokens() async throws {
+        let f = try await AIFixture.start { config, dir in
+            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+            config.accessLogFormat = "$llm_stream $llm_prompt_tokens $llm_completion_tokens"
+        }
+        try await streamRoute(f)
+        _ = try await f.chat(streamBody)
+        _ = try await f.chat()
+        await f.stop()
+        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+        #expect(log == "true 23 8\nfalse 23 8\n")
+    }
+
+    @Test(arguments: ["error-event", "error-json", "reset", "silence", "status"])
+    func failsOverUntilContentFlows(fault: String) async throws {
+        let f = try await AIFixture.start()
+        defer { Task { await f.stop() } }
+        let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
+        f.a.reply { _ in
+            switch fault {
+            case "error-event": return .sse(events: [role, "event: error\ndata: {\"message\":\"overloaded\"}\n\n"])
+            case "error-json": return .sse(events: [role, "data: {\"error\":{\"message\":\"overloaded\"}}\n\n"])
+            case "reset": return .sse(events: [role], end: .cut)
+            case "silence": return .sse(events: [role], end: .hang)
+            default: return .json(status: 503, body: "busy")
+            }
+        }
+        try await streamRoute(f, strategy: #""fallback_strategy":"http_5xx","#, extra: #""timeout":500,"#, second: true)
+        let result = try await f.chat(streamBody)
+        #expect(result.status == 200)
+        let data = dataLines(result.body)
+        #expect(data.last == "[DONE]")
+        #expect(result.body.components(separatedBy: "\"role\"").count == 2)  // exactly one role chunk
+        #expect(!result.body.contains("model-a"))
+        #expect(result.body.contains("model-b"))
+        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+    }
+
+    @Test(arguments: ["cut", "error-event"])
+    func aBreakAfterContentIsReportedInBand(fault: String) async throws {
+        let f = try await AIFixture.start { config, dir in
+            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+            config.accessLogFormat = "$status $llm_error_class"
+        }
+        let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel", "lo"], includeUsage: false).prefix(3))
+        f.a.reply { _ in
+            fault == "cut"
+                ? .sse(events: events, end: .cut)
+                : .sse(events: events + ["event: error\ndata: {\"message\":\"overloaded\"}\n\n"])
+        }
+        try await streamRoute(f, strategy: #""fallback_strategy":"http_5xx","#, second: true)
+        let result = try await f.chat(streamBody)
+        let data = dataLines(result.body)
+        #expect(result.body.contains("Hel") && result.body.contains("lo"))
+        #expect(!data.contains("[DONE]"))
+        let last = try JSONParser.parse(try #require(data.last))
+        #expect(last["error"]?["code"] == "stream_broken")
+        #expect(f.b.requests.isEmpty)  // content had been sent: no restart from scratch
+        await f.stop()
+        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+        #expect(log == "200 stream_broken\n")
+    }
+
+    @Test func aCompleteStreamWithoutDoneIsFinishedByTheGateway() async throws {
+        let f = try await AIFixture.start()
+        defer { Task { await f.stop() } }
+        let events = FakeLLM.chatStream(model: "model-a", words: ["ok"], includeUsage: true).dropLast()
+        f.a.reply { _ in .sse(events: Array(events)) }
+        try await streamRoute(f)
+        let data = dataLines(try await f.chat(streamBody).body)
+        #expect(data.last == "[DONE]")
+        #expect(data.filter { $0 == "[DONE]" }.count == 1)
+    }
+
+    @Test func aClientThatGoesAwayCancelsTheUpstream() async throws {
+        let f = try await AIFixture.start()
+        defer { Task { await f.stop() } }
+        let events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: false).prefix(2))
+        f.a.reply { _ in .sse(events: events, end: .hang) }
+        try await streamRoute(f)
+        let url = f.gw.proxyBase + "/anything"
+        let client = Task {
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: streamBody))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            for try await chunk in response.body where String(buffer: chunk).contains("\"a\"") {
+                return
+            }
+        }
+        try await client.value
+        // The client has its first content and leaves (its connection is closed when the
+        // request's body is abandoned); the upstream stream must be cancelled, not left running.
+        let disconnects = f.a.disconnects
+        let noticed = try await within(10) {
+            var iterator = disconnects.makeAsyncIterator()
+            return await iterator.next() != nil
+        }
+        #expect(noticed)
+    }
+}
