@@ -1,0 +1,41 @@
+import Foundation
+import SwitchboardCore
+import Testing
+
+/// The official `openai` Python package against the gateway (installed by scripts/test.sh).
+@Suite struct OpenAIClientTests {
+    @Test func theOfficialClientJustWorks() async throws {
+        let f = try await AIFixture.start()
+        defer { Task { await f.stop() } }
+        try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#, uri: "/v1/*")
+        let cut = Array(FakeLLM.chatStream(model: "gpt-4o", words: ["Hel", "lo"], includeUsage: false).prefix(3))
+        f.b.reply { _ in .sse(events: cut, end: .cut) }
+        try await f.route(#"{"instances":[\#(f.instance("b", f.b))]}"#, uri: "/broken/v1/*", id: "broken")
+
+        var script = URL(fileURLWithPath: #filePath)
+        while script.lastPathComponent != "Tests" { script.deleteLastPathComponent() }
+        script.appendPathComponent("Clients/openai_client.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, f.gw.proxyBase + "/v1", f.gw.proxyBase + "/broken/v1"]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(errors)")
+        let seen = try JSONParser.parse(Array(output))
+        #expect(seen["chat"] == ["model": "gpt-4o", "content": "1+1 equals 2.", "total_tokens": 31])
+        #expect(seen["stream"] == ["text": "1+1 equals 2.", "usage": nil])
+        #expect(seen["stream_with_usage"] == 31)
+        #expect(seen["embedding_length"] == 2)
+        #expect(seen["broken"]?.stringValue?.hasPrefix("APIError: upstream") == true, "\(seen)")
+        #expect(
+            f.a.requests.map(\.path) == [
+                "/v1/chat/completions", "/v1/chat/completions", "/v1/chat/completions", "/v1/embeddings",
+            ])
+    }
+}
