@@ -132,14 +132,25 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
             config.accessLog = .file(dir.appendingPathComponent("access.log").path)
             config.accessLogFormat = "$status $llm_error_class"
         }
+        // The fault comes only after the client has received content (the gate opens then).
         let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel", "lo"], includeUsage: false).prefix(3))
         f.a.reply { _ in
             fault == "cut"
-                ? .sse(events: events, end: .cut)
-                : .sse(events: events + ["event: error\ndata: {\"message\":\"overloaded\"}\n\n"])
+                ? .sse(events: events + [": wait\n\n"], end: .cut, gateAfter: 3)
+                : .sse(events: events + ["event: error\ndata: {\"message\":\"overloaded\"}\n\n"], gateAfter: 3)
         }
         try await streamRoute(f, strategy: #""fallback_strategy":"http_5xx","#, second: true)
-        let result = try await f.chat(streamBody)
+        var request = HTTPClientRequest(url: f.gw.proxyBase + "/anything")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: streamBody))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        var received = ""
+        var iterator = response.body.makeAsyncIterator()
+        while !received.contains("Hel"), let chunk = try await iterator.next() { received += String(buffer: chunk) }
+        f.a.openGate()
+        while let chunk = try await iterator.next() { received += String(buffer: chunk) }
+        let result = HTTPResult(status: Int(response.status.code), headers: response.headers, body: received)
         let data = dataLines(result.body)
         #expect(result.body.contains("Hel") && result.body.contains("lo"))
         #expect(!data.contains("[DONE]"))

@@ -32,7 +32,10 @@ import Testing
         #expect(seen["stream"] == ["text": "1+1 equals 2.", "usage": nil])
         #expect(seen["stream_with_usage"] == 31)
         #expect(seen["embedding_length"] == 2)
-        #expect(seen["broken"]?.stringValue?.hasPrefix("APIError: upstream") == true, "\(seen)")
+        // Whether the cut reaches the gateway before or after it relayed content (the in-band
+        // error event, or a 502 when nothing was sent yet), the SDK raises instead of
+        // completing silently. The in-band case is tested deterministically in AIStreamingTests.
+        #expect(seen["broken"]?.stringValue?.hasPrefix("APIError:") == true, "\(seen)")
         #expect(
             f.a.requests.map(\.path) == [
                 "/v1/chat/completions", "/v1/chat/completions", "/v1/chat/completions", "/v1/embeddings",

@@ -1,7 +1,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import NIOCore
+import NIOSSL
 import SwitchboardCore
 import Synchronization
 
@@ -133,13 +136,26 @@ final class FakeLLM: Sendable {
 
     // MARK: - Server
 
-    static func start(name: String) async throws -> FakeLLM {
+    /// With `tls`, serves HTTPS with the self-signed certificate in Tests/Fixtures.
+    static func start(name: String, tls: Bool = false) async throws -> FakeLLM {
         let llm = FakeLLM(name: name)
         let (ready, readiness) = AsyncStream<Void>.makeStream()
+        var server: HTTPServerBuilder = .http1()
+        if tls {
+            var fixtures = URL(fileURLWithPath: #filePath)
+            while fixtures.lastPathComponent != "Tests" { fixtures.deleteLastPathComponent() }
+            fixtures.appendPathComponent("Fixtures")
+            let certificate = try NIOSSLCertificate.fromPEMFile(fixtures.appendingPathComponent("test-cert.pem").path)
+            let key = try NIOSSLPrivateKey(file: fixtures.appendingPathComponent("test-key.pem").path, format: .pem)
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: certificate.map { .certificate($0) }, privateKey: .privateKey(key))
+            server = try .tls(.http1(), tlsConfiguration: configuration)
+        }
         let app = Application(
             responder: CallbackResponder { (request: Request, _: BasicRequestContext) in
                 try await llm.respond(request)
             },
+            server: server,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in
                 llm.portBox.withLock { $0 = channel.localAddress?.port ?? 0 }
