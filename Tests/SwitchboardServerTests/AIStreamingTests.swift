@@ -54,6 +54,7 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         #expect(response.status == .ok)
         #expect(response.headers.first(name: "content-type") == "text/event-stream")
+        #expect(response.headers.first(name: "connection") == "close")
         var received = ""
         var iterator = response.body.makeAsyncIterator()
         // The first content arrives while the upstream waits for the gate.

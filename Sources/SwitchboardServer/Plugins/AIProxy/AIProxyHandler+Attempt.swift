@@ -174,6 +174,8 @@ extension AIProxyHandler {
                 AttemptFailure(status: 400, body: Array(message.utf8), contentType: "text/plain", elapsedMs: 0))
         }
         let shaped = RequestShaper.shape(ai.body, target: target, instance: instance)
+        let tools = (shaped.body ?? ai.body)["tools"]?.arrayValue?.count ?? 0
+        exchange.logValues["llm_tool_count"] = String(tools)
         let bytes = shaped.body.map { ByteBuffer(bytes: $0.serializedBytes()) } ?? exchange.bufferedBody ?? ByteBuffer()
         guard let request = buildRequest(instance, exchange, ai, body: bytes) else {
             return .failure(

@@ -56,6 +56,10 @@ extension AIProxyHandler {
         var fields = headers
         fields[.contentType] = contentType
         fields[.cacheControl] = "no-cache"
+        // Watching for the client going away (to cancel the upstream at once) consumes the
+        // connection, so it is not reused: say so, or a keep-alive client would send its next
+        // request into a closing socket.
+        fields[.connection] = "close"
         let settings = self.settings
         let logger = context.logger
         let initial = first

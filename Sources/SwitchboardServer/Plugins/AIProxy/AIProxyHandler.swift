@@ -91,9 +91,6 @@ struct AIProxyHandler: PluginHandler {
         let instance = settings.instances[index]
         exchange.logValues["picked_instance"] = instance.name
         if let model = instance.model(clientModel: ai.clientModel) { exchange.logValues["llm_model"] = model }
-        let tools = (RequestShaper.shape(ai.body, target: ai.clientProtocol, instance: instance).body ?? ai.body)[
-            "tools"]
-        exchange.logValues["llm_tool_count"] = String(tools?.arrayValue?.count ?? 0)
     }
 
     /// The next instance to try, or `nil` when none is left.
