@@ -228,3 +228,27 @@ import Testing
             ])
     }
 }
+
+@Suite struct KeyAuthAnonymousTests {
+    @Test func anonymousConsumerTakesUnauthenticatedRequests() async throws {
+        let gw = try await TestGateway.start()
+        defer { Task { await gw.stop() } }
+        let guest = #"{"username":"guest","plugins":{"mocking":{"response_example":"guest"}}}"#
+        #expect((try await gw.admin(.PUT, "/consumers", guest)).status == 201)
+        #expect(
+            (try await gw.admin(.PUT, "/consumers", #"{"username":"jack","plugins":{"key-auth":{"key":"jk"}}}"#)).status
+                == 201)
+        let route = """
+            {"uri":"/a","plugins":{"key-auth":{"anonymous_consumer":"guest","realm":"api"},"mocking":{"response_example":"member"}}}
+            """
+        #expect((try await gw.admin(.PUT, "/routes/a", route)).status == 201)
+        #expect((try await gw.proxy(.GET, "/a")).body == "guest")
+        #expect((try await gw.proxy(.GET, "/a", headers: [("apikey", "wrong")])).body == "guest")
+        #expect((try await gw.proxy(.GET, "/a", headers: [("apikey", "jk")])).body == "member")
+        let missing = #"{"uri":"/b","plugins":{"key-auth":{"anonymous_consumer":"nobody","realm":"api"}}}"#
+        #expect((try await gw.admin(.PUT, "/routes/b", missing)).status == 201)
+        let refused = try await gw.proxy(.GET, "/b")
+        #expect(refused.status == 401 && refused.json == ["message": "Invalid user authorization"])
+        #expect(refused.headers.first(name: "www-authenticate") == #"apikey realm="api""#)
+    }
+}

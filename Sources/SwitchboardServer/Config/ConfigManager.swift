@@ -22,11 +22,11 @@ public actor ConfigManager {
 
     public init(
         store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, clients: UpstreamClients,
-        logger: Logger
+        quotas: any QuotaCounterStore = LocalQuotaCounters(), logger: Logger
     ) {
         self.store = store
         self.validator = ConfigValidator(catalog: registry.catalog)
-        self.compiler = SnapshotCompiler(registry: registry, clients: clients, logger: logger)
+        self.compiler = SnapshotCompiler(registry: registry, clients: clients, quotas: quotas, logger: logger)
         self.holder = holder
         self.logger = logger
     }

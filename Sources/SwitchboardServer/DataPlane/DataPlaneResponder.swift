@@ -63,6 +63,7 @@ public struct DataPlaneResponder: HTTPResponder {
         if let consumer = exchange.consumer {
             slots = PluginRegistry.merge(route: slots, consumer: consumer.plugins)
         }
+        exchange.plugins = slots
         for slot in slots where runs(slot, exchange) {
             if let response = try await slot.handler.access(exchange) { return response }
         }
@@ -84,6 +85,7 @@ public struct DataPlaneResponder: HTTPResponder {
     /// written (or the client went away).
     private func finish(_ response: Response, exchange: Exchange, slots: [PluginSlot]) -> Response {
         var response = response
+        for field in exchange.responseHeaders { response.headers[field.name] = field.value }
         exchange.status = Int(response.status.code)
         let body = response.body
         let accessLogger = self.accessLogger

@@ -44,6 +44,15 @@ public final class Exchange: @unchecked Sendable {
     public var logValues: [String: String] = [:]
     /// Per-plugin request state, by plugin (plugins add typed accessors in extensions).
     public var extensions: [String: any Sendable] = [:]
+    /// The plugins running for this request (route plugins merged with the consumer's).
+    public var plugins: [PluginSlot] = []
+    /// Headers plugins add to whatever response the client gets (quota headers, ...).
+    public private(set) var responseHeaders = HTTPFields()
+
+    public func setResponseHeader(_ name: String, _ value: String) {
+        guard let field = HTTPField.Name(name) else { return }
+        responseHeaders[field] = value
+    }
 
     private var bodyBuffer: ByteBuffer?
     private var parsedBody: JSONValue??

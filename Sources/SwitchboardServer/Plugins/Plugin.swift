@@ -15,11 +15,13 @@ public protocol Plugin: Sendable {
 /// identifies runtime state such as balancer cursors and quota counters.
 public struct PluginContext: Sendable {
     public var clients: UpstreamClients
+    public var quotas: any QuotaCounterStore
     public var logger: Logger
     public var parentKey: String
 
-    public init(clients: UpstreamClients, logger: Logger, parentKey: String) {
+    public init(clients: UpstreamClients, quotas: any QuotaCounterStore, logger: Logger, parentKey: String) {
         self.clients = clients
+        self.quotas = quotas
         self.logger = logger
         self.parentKey = parentKey
     }

@@ -14,6 +14,7 @@ public struct PluginRegistry: Sendable {
         MockingPlugin(),
         AIProxyMultiPlugin(),
         AIProxyPlugin(),
+        AIRateLimitingPlugin(),
     ])
 
     public var catalog: PluginCatalog { PluginCatalog(plugins.values.map(\.spec)) }

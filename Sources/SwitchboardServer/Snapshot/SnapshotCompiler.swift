@@ -8,16 +8,18 @@ import SwitchboardCore
 public struct SnapshotCompiler: Sendable {
     public let registry: PluginRegistry
     public let clients: UpstreamClients
+    public let quotas: any QuotaCounterStore
     public let logger: Logger
 
-    public init(registry: PluginRegistry, clients: UpstreamClients, logger: Logger) {
+    public init(registry: PluginRegistry, clients: UpstreamClients, quotas: any QuotaCounterStore, logger: Logger) {
         self.registry = registry
         self.clients = clients
+        self.quotas = quotas
         self.logger = logger
     }
 
     private func context(_ key: String) -> PluginContext {
-        PluginContext(clients: clients, logger: logger, parentKey: key)
+        PluginContext(clients: clients, quotas: quotas, logger: logger, parentKey: key)
     }
 
     public func compile(_ state: ConfigState) -> Snapshot {

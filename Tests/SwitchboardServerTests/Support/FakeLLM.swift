@@ -32,6 +32,8 @@ final class FakeLLM: Sendable {
     indirect enum Reply: Sendable {
         /// `reply` after `milliseconds`.
         case delayed(Int, Reply)
+        /// `reply` once the test opens the gate.
+        case gated(Reply)
         case json(status: Int, body: String, headers: [(String, String)] = [])
         /// Events are written one per chunk; `gate` (if set) is awaited after `gateAfter` events.
         case sse(events: [String], end: StreamEnd = .close, gateAfter: Int? = nil, status: Int = 200)
@@ -43,9 +45,8 @@ final class FakeLLM: Sendable {
     private let portBox = Mutex(0)
     private let taskBox = Mutex<Task<Void, any Error>?>(nil)
     private let handler: Mutex<@Sendable (Seen) -> Reply>
-    /// Opened by a test to let a gated stream continue.
-    let gate: AsyncStream<Void>
-    private let gateContinuation: AsyncStream<Void>.Continuation
+    /// Opened by a test to let gated replies continue.
+    let gate = Gate()
     /// Reports that a stream's client went away (a write failed).
     let disconnects: AsyncStream<Void>
     private let disconnectContinuation: AsyncStream<Void>.Continuation
@@ -53,7 +54,6 @@ final class FakeLLM: Sendable {
     init(name: String) {
         self.name = name
         self.handler = Mutex(FakeLLM.standard(name: name))
-        (gate, gateContinuation) = AsyncStream.makeStream()
         (disconnects, disconnectContinuation) = AsyncStream.makeStream()
     }
 
@@ -65,7 +65,32 @@ final class FakeLLM: Sendable {
         self.handler.withLock { $0 = handler }
     }
 
-    func openGate() { gateContinuation.yield() }
+    func openGate() { gate.open() }
+
+    /// Suspends callers until opened; stays open.
+    final class Gate: Sendable {
+        private let state = Mutex<(isOpen: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.isOpen { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+
+        func open() {
+            let waiters = state.withLock { state in
+                state.isOpen = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
 
     // MARK: - Standard answers
 
@@ -182,12 +207,19 @@ final class FakeLLM: Sendable {
             body: (try? JSONParser.parse(raw)) ?? .null, rawBody: raw)
         seenBox.withLock { $0.append(seen) }
         var reply = handler.withLock { $0 }(seen)
-        if case .delayed(let ms, let inner) = reply {
-            try await Task.sleep(for: .milliseconds(ms))
-            reply = inner
+        while true {
+            if case .delayed(let ms, let inner) = reply {
+                try await Task.sleep(for: .milliseconds(ms))
+                reply = inner
+            } else if case .gated(let inner) = reply {
+                await gate.wait()
+                reply = inner
+            } else {
+                break
+            }
         }
         switch reply {
-        case .delayed:
+        case .delayed, .gated:
             return Response(status: .internalServerError)
         case .json(let status, let body, let headers):
             var fields = HTTPFields()
@@ -207,10 +239,7 @@ final class FakeLLM: Sendable {
                 body: ResponseBody { writer in
                     do {
                         for (i, event) in events.enumerated() {
-                            if i == gateAfter {
-                                var iterator = gate.makeAsyncIterator()
-                                _ = await iterator.next()
-                            }
+                            if i == gateAfter { await gate.wait() }
                             try await writer.write(ByteBuffer(string: event))
                         }
                         switch end {

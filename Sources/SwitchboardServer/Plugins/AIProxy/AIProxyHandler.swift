@@ -93,14 +93,34 @@ struct AIProxyHandler: PluginHandler {
         if let model = instance.model(clientModel: ai.clientModel) { exchange.logValues["llm_model"] = model }
     }
 
-    /// The next instance to try, or `nil` when none is left.
+    /// The request's `ai-rate-limiting`, when the fallback strategy lets quotas steer picking.
+    func quotaGate(_ exchange: Exchange) -> (any InstanceQuotaGate)? {
+        guard settings.fallback.rateLimiting, canFallBack else { return nil }
+        return rateLimiter(exchange)
+    }
+
+    /// The request's `ai-rate-limiting`, if any: quotas are charged to the instance that served.
+    func rateLimiter(_ exchange: Exchange) -> (any InstanceQuotaGate)? {
+        exchange.plugins.lazy.compactMap { $0.handler as? any InstanceQuotaGate }.first
+    }
+
+    /// The next instance to try, or `nil` when none is left. With a single instance there is no
+    /// picking (and no quota check: ai-rate-limiting itself rejects), as in APISIX.
     func pick(_ exchange: Exchange, _ ai: AIExchange) -> Int? {
         if settings.instances.count == 1 { return ai.tried.isEmpty ? 0 : nil }
+        let gate = quotaGate(exchange)
+        let available: (Int) -> Bool = { index in
+            guard let gate else { return true }
+            let name = settings.instances[index].name
+            if gate.admits(instance: name, exchange: exchange) { return true }
+            context.logger.debug("ai instance: \(name) is not available, try to pick another one")
+            return false
+        }
         switch settings.algorithm {
         case .roundrobin:
-            return balancer.nextRoundRobin(excluding: ai.tried)
+            return balancer.nextRoundRobin(excluding: ai.tried, available: available)
         case .chash:
-            return balancer.ring?.walk(hashKey(exchange)).first { !ai.tried.contains($0) }
+            return balancer.ring?.walk(hashKey(exchange)).first { !ai.tried.contains($0) && available($0) }
         }
     }
 
@@ -159,7 +179,16 @@ struct AIProxyHandler: PluginHandler {
                     return failure.response()
                 }
             }
-            guard let next = pick(exchange, ai) else {
+            var candidate = pick(exchange, ai)
+            // The quota follows the request to its new instance.
+            let enforce = quotaGate(exchange) != nil
+            while let next = candidate, let limiter = rateLimiter(exchange),
+                !limiter.moveReservation(to: settings.instances[next].name, exchange: exchange, enforce: enforce)
+            {
+                ai.tried.insert(next)
+                candidate = pick(exchange, ai)
+            }
+            guard let next = candidate else {
                 context.logger.error("failed to pick new AI instance: all servers tried")
                 return failure.response(status: 502)
             }
@@ -193,7 +222,7 @@ final class AIBalancer: Sendable {
             ? HashRing(names: settings.instances.map(\.name), weights: settings.instances.map(\.weight)) : nil
     }
 
-    func nextRoundRobin(excluding tried: Set<Int>) -> Int? {
-        picker.withLock { $0.pick(excluding: tried) }
+    func nextRoundRobin(excluding tried: Set<Int>, available: (Int) -> Bool) -> Int? {
+        picker.withLock { $0.pick(excluding: tried, available: available) }
     }
 }

@@ -1,0 +1,298 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SwitchboardCore
+import Synchronization
+
+/// What `ai-proxy-multi` asks `ai-rate-limiting` while choosing instances (fallback strategy
+/// `rate_limiting` / `instance_health_and_rate_limiting`).
+protocol InstanceQuotaGate: Sendable {
+    /// Whether `instance` has quota left (sets that instance's quota headers, as APISIX does).
+    func admits(instance: String, exchange: Exchange) -> Bool
+    /// Moves this request's reservation to `instance` after a fallback. With `enforce`, `false`
+    /// when that instance has no quota left; without, the request goes on and its usage is
+    /// charged there anyway (APISIX charges the last instance after the fact).
+    func moveReservation(to instance: String, exchange: Exchange, enforce: Bool) -> Bool
+}
+
+/// Reservations this request holds, released or settled in the log phase.
+final class RateLimitState: @unchecked Sendable {
+    var reservations: [String: QuotaReservation] = [:]
+    var rejected = false
+}
+
+struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
+    struct Rule: Sendable {
+        var count: QuotaAmount
+        var window: QuotaAmount
+        var key: RuleKey
+        var headerName: String
+    }
+
+    var name: String { AIRateLimitingPlugin.name }
+    var priority: Int { AIRateLimitingPlugin.priority }
+
+    let strategy: String
+    let costExpression: CostExpression?
+    let limit: QuotaAmount?
+    let window: QuotaAmount?
+    let instances: [String: (limit: QuotaAmount, window: QuotaAmount)]
+    let rules: [Rule]
+    let showHeaders: Bool
+    let rejectedCode: Int
+    let rejectedMessage: String?
+    let allowDegradation: Bool
+    /// `<parent key>:<hash of this config>`: counters are per route or consumer, and a changed
+    /// config starts new counters (APISIX's behaviour).
+    let counterPrefix: String
+    let quotas: any QuotaCounterStore
+    let averages: CompletionAverages
+
+    init(config: JSONValue, context: PluginContext) {
+        strategy = config["limit_strategy"]?.stringValue ?? "total_tokens"
+        costExpression = config["cost_expr"]?.stringValue.flatMap { try? CostExpression($0) }
+        limit = QuotaAmount(config["limit"])
+        window = QuotaAmount(config["time_window"])
+        var instances: [String: (QuotaAmount, QuotaAmount)] = [:]
+        for item in config["instances"]?.arrayValue ?? [] {
+            guard let name = item["name"]?.stringValue, let l = QuotaAmount(item["limit"]),
+                let w = QuotaAmount(item["time_window"])
+            else { continue }
+            instances[name] = (l, w)
+        }
+        self.instances = instances
+        rules = (config["rules"]?.arrayValue ?? []).enumerated().compactMap { i, rule in
+            guard let count = QuotaAmount(rule["count"]), let window = QuotaAmount(rule["time_window"]) else {
+                return nil
+            }
+            let prefix = rule["header_prefix"]?.stringValue ?? String(i + 1)
+            return Rule(count: count, window: window, key: RuleKey(rule["key"]?.stringValue ?? ""), headerName: prefix)
+        }
+        showHeaders = config["show_limit_quota_header"]?.boolValue ?? true
+        rejectedCode = config["rejected_code"]?.intValue ?? 503
+        rejectedMessage = config["rejected_msg"]?.stringValue
+        allowDegradation = config["allow_degradation"]?.boolValue ?? false
+        counterPrefix = "\(context.parentKey):\(CRC32.checksum(config.serializedBytes()))"
+        quotas = context.quotas
+        averages = CompletionAverages()
+    }
+
+    private func state(_ exchange: Exchange) -> RateLimitState {
+        if let existing = exchange.extensions[name] as? RateLimitState { return existing }
+        let fresh = RateLimitState()
+        exchange.extensions[name] = fresh
+        return fresh
+    }
+
+    /// The quota that applies to `instance`: its own entry, else the top-level limit (each
+    /// instance with its own counter), else none.
+    private func quotaWindow(for instance: String, _ exchange: Exchange) -> QuotaWindow?? {
+        let amounts = instances[instance] ?? (limit.flatMap { l in window.map { (l, $0) } })
+        guard let (l, w) = amounts else { return .some(nil) }
+        guard let limitValue = l.resolve(exchange), let seconds = w.resolve(exchange) else { return nil }
+        return .some(QuotaWindow(limit: limitValue, seconds: seconds))
+    }
+
+    // MARK: - Gate for ai-proxy-multi
+
+    func admits(instance: String, exchange: Exchange) -> Bool {
+        guard rules.isEmpty, let resolved = quotaWindow(for: instance, exchange), let window = resolved else {
+            return true
+        }
+        let current = quotas.peek("\(counterPrefix):\(instance)", window: window)
+        setHeaders(exchange, suffix: instance, current, remaining: current.admits ? current.remaining : 0)
+        return current.admits
+    }
+
+    func moveReservation(to instance: String, exchange: Exchange, enforce: Bool) -> Bool {
+        guard rules.isEmpty else { return true }
+        let state = state(exchange)
+        for (_, reservation) in state.reservations { quotas.release(reservation) }
+        state.reservations = [:]
+        if reserve(instance: instance, exchange) == nil { return true }
+        if enforce { return false }
+        // Charge the usage to this instance without a reservation (its window is not matched).
+        state.reservations[instance] = QuotaReservation(key: "\(counterPrefix):\(instance)", amount: 0, windowStart: -1)
+        return true
+    }
+
+    // MARK: - Phases
+
+    func access(_ exchange: Exchange) async throws -> Response? {
+        guard let ai = exchange.ai, ai.picked != nil, let instance = exchange.logValues["picked_instance"] else {
+            return nil  // Without an AI proxy on the route there is nothing to limit (as in APISIX).
+        }
+        if !rules.isEmpty { return applyRules(exchange) }
+        return reserve(instance: instance, exchange)
+    }
+
+    /// Reserves this request's estimate on `instance`; a response when it is refused.
+    private func reserve(instance: String, _ exchange: Exchange) -> Response? {
+        guard let resolved = quotaWindow(for: instance, exchange) else { return failure(exchange) }
+        guard let window = resolved else { return nil }
+        let key = "\(counterPrefix):\(instance)"
+        switch quotas.reserve(key, window: window, estimate: estimate(exchange, key: key)) {
+        case .admitted(let reservation, let before):
+            state(exchange).reservations[instance] = reservation
+            setHeaders(exchange, suffix: instance, before, remaining: before.remaining)
+            return nil
+        case .rejected(let current):
+            setHeaders(exchange, suffix: instance, current, remaining: 0)
+            return reject(exchange, current)
+        }
+    }
+
+    private func applyRules(_ exchange: Exchange) -> Response? {
+        var applied = false
+        let state = state(exchange)
+        for rule in rules {
+            guard let key = rule.key.resolve(exchange) else { continue }
+            guard let count = rule.count.resolve(exchange), let seconds = rule.window.resolve(exchange) else {
+                return failure(exchange)
+            }
+            applied = true
+            let counter = "\(counterPrefix):rule:\(key)"
+            let window = QuotaWindow(limit: count, seconds: seconds)
+            switch quotas.reserve(counter, window: window, estimate: estimate(exchange, key: counter)) {
+            case .admitted(let reservation, let before):
+                state.reservations["rule:\(rule.headerName):\(key)"] = reservation
+                setRuleHeaders(exchange, rule, before, remaining: before.remaining)
+            case .rejected(let current):
+                setRuleHeaders(exchange, rule, current, remaining: 0)
+                for (_, reservation) in state.reservations { quotas.release(reservation) }
+                state.reservations = [:]
+                return reject(exchange, current)
+            }
+        }
+        if !applied && !allowDegradation {
+            exchange.logValues["rate_limiting_error"] = "failed to get rate limit rules"
+            return GatewayResponse.json(.internalServerError, ["error_msg": "failed to get rate limit rules"])
+        }
+        return nil
+    }
+
+    private func failure(_ exchange: Exchange) -> Response? {
+        if allowDegradation { return nil }
+        return GatewayResponse.json(.internalServerError, ["error_msg": "invalid rate limit count or time window"])
+    }
+
+    func log(_ exchange: Exchange) {
+        guard let state = exchange.extensions[name] as? RateLimitState else { return }
+        let usage = exchange.ai?.usage
+        for (_, reservation) in state.reservations {
+            if let usage, !usage.isEmpty {
+                quotas.settle(reservation, actual: cost(usage))
+                averages.record(usage.completion, for: reservation.key)
+            } else {
+                quotas.release(reservation)
+            }
+        }
+        state.reservations = [:]
+    }
+
+    // MARK: - Costs
+
+    /// What the strategy charges for a usage.
+    func cost(_ usage: TokenUsage) -> Int {
+        switch strategy {
+        case "prompt_tokens": return usage.prompt
+        case "completion_tokens": return usage.completion
+        case "expression": return costExpression?.cost(usage.raw) ?? usage.total
+        default: return usage.total
+        }
+    }
+
+    /// The reservation for a request not yet answered: its prompt size (bytes/4 of the message
+    /// text) plus its `max_tokens` when given, else the running average completion on the counter.
+    func estimate(_ exchange: Exchange, key: String) -> Int {
+        guard let body = exchange.ai?.body else { return 0 }
+        var textBytes = 0
+        func add(_ content: JSONValue?) {
+            switch content {
+            case .string(let s)?: textBytes += s.utf8.count
+            case .array(let parts)?: for part in parts { add(part["text"] ?? part) }
+            default: break
+            }
+        }
+        for message in body["messages"]?.arrayValue ?? [] { add(message["content"]) }
+        add(body["input"])
+        add(body["system"])
+        let prompt = (textBytes + 3) / 4
+        let maxTokens =
+            body["max_tokens"]?.intValue ?? body["max_completion_tokens"]?.intValue
+            ?? body["max_output_tokens"]?.intValue
+        let completion = maxTokens ?? averages.average(for: key)
+        var usage = TokenUsage(prompt: prompt, completion: completion)
+        usage.raw = [
+            "prompt_tokens": .int(prompt), "completion_tokens": .int(completion),
+            "total_tokens": .int(prompt + completion),
+            "input_tokens": .int(prompt), "output_tokens": .int(completion),
+        ]
+        return cost(usage)
+    }
+
+    // MARK: - Answers and headers
+
+    private func reject(_ exchange: Exchange, _ state: QuotaState) -> Response {
+        self.state(exchange).rejected = true
+        exchange.logValues["llm_error_class"] = "rate_limited"
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(max(1, Int(state.resetIn.rounded(.up))))
+        let body: JSONValue
+        if let rejectedMessage {
+            body = ["error_msg": .string(rejectedMessage)]
+        } else {
+            body = [
+                "error": [
+                    "message": "token quota exceeded", "type": "rate_limit_error", "code": "quota_exceeded",
+                ]
+            ]
+        }
+        return GatewayResponse.json(HTTPResponse.Status(code: rejectedCode), body, headers: headers)
+    }
+
+    static func format(_ seconds: Double, window: Int) -> String {
+        if seconds >= Double(window) { return String(window) }
+        let floored = (max(seconds, 0) * 100).rounded(.down) / 100
+        return floored == floored.rounded() ? String(Int(floored)) : String(floored)
+    }
+
+    private func setHeaders(_ exchange: Exchange, suffix: String, _ state: QuotaState, remaining: Int) {
+        exchange.logValues["rate_limiting_info"] =
+            ([
+                "rate_limiting_key": .string(suffix), "rate_limiting_limit": .int(state.limit),
+                "rate_limiting_remaining": .int(remaining), "rate_limiting_reset": .double(state.resetIn),
+            ] as JSONValue)
+            .serialized()
+        guard showHeaders else { return }
+        let window = Int((state.resetIn).rounded(.up))
+        exchange.setResponseHeader("X-AI-RateLimit-Limit-\(suffix)", String(state.limit))
+        exchange.setResponseHeader("X-AI-RateLimit-Remaining-\(suffix)", String(remaining))
+        exchange.setResponseHeader("X-AI-RateLimit-Reset-\(suffix)", Self.format(state.resetIn, window: window))
+    }
+
+    private func setRuleHeaders(_ exchange: Exchange, _ rule: Rule, _ state: QuotaState, remaining: Int) {
+        guard showHeaders else { return }
+        let window = Int((state.resetIn).rounded(.up))
+        exchange.setResponseHeader("X-AI-\(rule.headerName)-RateLimit-Limit", String(state.limit))
+        exchange.setResponseHeader("X-AI-\(rule.headerName)-RateLimit-Remaining", String(remaining))
+        exchange.setResponseHeader(
+            "X-AI-\(rule.headerName)-RateLimit-Reset", Self.format(state.resetIn, window: window))
+    }
+}
+
+/// Running average completion size per counter, for estimating requests without `max_tokens`.
+final class CompletionAverages: Sendable {
+    private let values = Mutex<[String: Double]>([:])
+
+    func record(_ completion: Int, for key: String) {
+        values.withLock { values in
+            let previous = values[key] ?? Double(completion)
+            values[key] = previous * 0.8 + Double(completion) * 0.2
+        }
+    }
+
+    func average(for key: String) -> Int {
+        Int((values.withLock { $0[key] } ?? 0).rounded(.up))
+    }
+}

@@ -1,0 +1,92 @@
+import Synchronization
+import Testing
+
+@testable import SwitchboardCore
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let value = Mutex(1000.0)
+    func advance(_ seconds: Double) { value.withLock { $0 += seconds } }
+    var now: @Sendable () -> Double { { [self] in self.value.withLock { $0 } } }
+}
+
+@Suite struct LocalQuotaCountersTests {
+    let window = QuotaWindow(limit: 100, seconds: 60)
+
+    @Test func admitsWhileSpentPlusPromisedStaysUnderTheLimit() {
+        let clock = ManualClock()
+        let counters = LocalQuotaCounters(now: clock.now)
+        guard case .admitted(let first, let before) = counters.reserve("k", window: window, estimate: 60) else {
+            Issue.record("first request rejected")
+            return
+        }
+        #expect(before.remaining == 100 && before.resetIn == 60)
+        guard case .admitted(let second, let state) = counters.reserve("k", window: window, estimate: 60) else {
+            Issue.record("second request rejected")
+            return
+        }
+        #expect(state.reserved == 60 && state.remaining == 40)
+        // 120 promised: a third concurrent request is refused.
+        guard case .rejected(let refused) = counters.reserve("k", window: window, estimate: 1) else {
+            Issue.record("third request admitted")
+            return
+        }
+        #expect(refused.reserved == 120 && refused.remaining == 0)
+        counters.release(first)
+        counters.settle(second, actual: 30)
+        #expect(counters.peek("k", window: window) == QuotaState(limit: 100, consumed: 30, reserved: 0, resetIn: 60))
+    }
+
+    @Test func windowsAreFixedAndReset() {
+        let clock = ManualClock()
+        let counters = LocalQuotaCounters(now: clock.now)
+        guard case .admitted(let r, _) = counters.reserve("k", window: window, estimate: 0) else { return }
+        counters.settle(r, actual: 150)  // after-the-fact usage may overshoot
+        clock.advance(20)
+        guard case .rejected(let state) = counters.reserve("k", window: window, estimate: 0) else {
+            Issue.record("spent window admitted a request")
+            return
+        }
+        #expect(state.consumed == 150 && state.resetIn == 40)
+        clock.advance(40)
+        guard case .admitted(_, let fresh) = counters.reserve("k", window: window, estimate: 5) else {
+            Issue.record("new window rejected")
+            return
+        }
+        #expect(fresh.consumed == 0 && fresh.resetIn == 60)
+    }
+
+    @Test func aReservationFromAnOldWindowDoesNotFreeTheNewOnesPromises() {
+        let clock = ManualClock()
+        let counters = LocalQuotaCounters(now: clock.now)
+        guard case .admitted(let old, _) = counters.reserve("k", window: window, estimate: 50) else { return }
+        clock.advance(61)
+        guard case .admitted(_, _) = counters.reserve("k", window: window, estimate: 40) else { return }
+        counters.settle(old, actual: 10)
+        #expect(counters.peek("k", window: window).reserved == 40)
+        #expect(counters.peek("k", window: window).consumed == 10)
+    }
+}
+
+@Suite struct CostExpressionTests {
+    @Test(arguments: [
+        ("prompt_tokens + completion_tokens * 2", 8 + 5 * 2),
+        ("(prompt_tokens + completion_tokens) / 2", 7),
+        ("max(prompt_tokens, completion_tokens) - min(1, 2)", 7),
+        ("math.ceil(completion_tokens / 2)", 3),
+        ("floor(completion_tokens / 2)", 2),
+        ("abs(0 - prompt_tokens)", 8),
+        ("unknown_field + 1", 1),
+        ("completion_tokens - 100", 0),
+        ("-prompt_tokens + 10", 2),
+    ])
+    func evaluates(text: String, expected: Int) throws {
+        let usage: JSONValue = ["prompt_tokens": 8, "completion_tokens": 5]
+        #expect(try CostExpression(text).cost(usage) == expected)
+    }
+
+    @Test(arguments: ["os.execute('x')", "1 +", "foo(1)", "(1", "a ^ b", ""])
+    func rejectsAnythingElse(text: String) {
+        #expect(throws: CostExpression.ParseError.self) { try CostExpression(text) }
+    }
+}
