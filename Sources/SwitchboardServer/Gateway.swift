@@ -18,6 +18,7 @@ public final class Gateway: Sendable {
     public let registry: PluginRegistry
     let store: any ConfigStore
     let clients: UpstreamClients
+    public let health: HealthRegistry
     let accessLogWriter: AccessLogWriter?
     let accessLogFormat: LogFormat
     let adminKeyring: AdminKeyring
@@ -49,8 +50,9 @@ public final class Gateway: Sendable {
         }
         let holder = SnapshotHolder()
         let clients = UpstreamClients()
+        let health = HealthRegistry(clients: clients, logger: logger)
         let manager = ConfigManager(
-            store: store, registry: registry, holder: holder, clients: clients, logger: logger)
+            store: store, registry: registry, holder: holder, clients: clients, health: health, logger: logger)
         do {
             try await manager.start(strict: !store.isWritable)
         } catch {
@@ -84,12 +86,14 @@ public final class Gateway: Sendable {
         }
         return Gateway(
             config: config, manager: manager, holder: holder, registry: registry, store: store, clients: clients,
-            accessLogWriter: writer, accessLogFormat: format, adminKeyring: AdminKeyring(keys), logger: logger)
+            health: health, accessLogWriter: writer, accessLogFormat: format, adminKeyring: AdminKeyring(keys),
+            logger: logger)
     }
 
     private init(
         config: GatewayConfig, manager: ConfigManager, holder: SnapshotHolder, registry: PluginRegistry,
-        store: any ConfigStore, clients: UpstreamClients, accessLogWriter: AccessLogWriter?, accessLogFormat: LogFormat,
+        store: any ConfigStore, clients: UpstreamClients, health: HealthRegistry, accessLogWriter: AccessLogWriter?,
+        accessLogFormat: LogFormat,
         adminKeyring: AdminKeyring, logger: Logger
     ) {
         self.config = config
@@ -98,6 +102,7 @@ public final class Gateway: Sendable {
         self.registry = registry
         self.store = store
         self.clients = clients
+        self.health = health
         self.accessLogWriter = accessLogWriter
         self.accessLogFormat = accessLogFormat
         self.adminKeyring = adminKeyring
@@ -112,7 +117,7 @@ public final class Gateway: Sendable {
 
     /// Returns once every listener is accepting connections.
     public func waitUntilReady() async {
-        let expected = config.proxyListen.count + 1
+        let expected = config.proxyListen.count + 1 + (config.controlListen == nil ? 0 : 1)
         var count = 0
         for await _ in ready {
             count += 1
@@ -151,6 +156,9 @@ public final class Gateway: Sendable {
             services.append(application("proxy\(i)", address, dataPlane))
         }
         services.append(application("admin", config.adminListen, admin))
+        if let control = config.controlListen {
+            services.append(application("control", control, ControlResponder(health: health)))
+        }
         services.append(StoreWatcher(store: store, manager: manager))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
@@ -174,6 +182,7 @@ public final class Gateway: Sendable {
     }
 
     private func shutdown() async {
+        health.shutdown()
         await clients.shutdown()
         accessLogWriter?.close()
         try? await store.close()

@@ -87,6 +87,8 @@ struct Validate: AsyncParsableCommand {
             let store = FileConfigStore(path: path, logger: Logger(label: "validate"))
             let manager = ConfigManager(
                 store: store, registry: .builtIn, holder: SnapshotHolder(), clients: UpstreamClients(),
+                health: HealthRegistry(
+                    clients: UpstreamClients(), logger: Logger(label: "validate"), runsCheckers: false),
                 logger: Logger(label: "validate"))
             do {
                 try await manager.start(strict: true)

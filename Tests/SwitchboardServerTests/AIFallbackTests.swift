@@ -62,7 +62,8 @@ import Testing
     @Test func allInstancesFailingGives502WithTheLastBody() async throws {
         let f = try await AIFixture.start()
         defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 429, body: #"{"error":"a"}"#) }
+        // (503, not 429: a 429 would cool `a` down and change the order of later requests.)
+        f.a.reply { _ in .json(status: 503, body: #"{"error":"a"}"#) }
         f.b.reply { _ in .json(status: 500, body: #"{"error":"b"}"#) }
         let a = f.instance("a", f.a, extra: #","priority":1"#)
         try await f.route(

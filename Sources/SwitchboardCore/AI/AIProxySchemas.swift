@@ -35,7 +35,7 @@ public enum AIProxySchemas {
 
     static let options = Schema(type: .object, properties: ["model": Schema(type: .string)])
 
-    static let checks = Schema(type: .object, properties: ["active": Schema(type: .object)], required: ["active"])
+    static let checks = HealthCheckConfig.schema
 
     static let common: [(String, Schema)] = [
         ("timeout", Schema(type: .integer, minimum: 1, maximum: 600_000, default: 30000)),

@@ -15,7 +15,7 @@ public struct AIInstance: Sendable {
     public var maxTokens: Int?
     public var requestBody: [AIProtocol: JSONValue]
     public var forceOverride: Bool
-    public var checks: JSONValue?
+    public var checks: HealthCheckConfig?
 
     public init(json: JSONValue, name: String? = nil) {
         self.name = name ?? json["name"]?.stringValue ?? ""
@@ -36,7 +36,7 @@ public struct AIInstance: Sendable {
         }
         self.requestBody = bodies
         self.forceOverride = json["override"]?["request_body_force_override"]?.boolValue ?? false
-        self.checks = json["checks"]
+        self.checks = HealthCheckConfig(json["checks"])
     }
 
     /// The model this instance asks for: `options.model`, else the client's.

@@ -53,6 +53,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var proxyMaxBodySize = 64 * 1024 * 1024
     public var adminListen = ListenAddress(host: "127.0.0.1", port: 9180)
     public var adminKeys: [AdminKey] = []
+    /// The control API (health of instances); `nil` turns it off.
+    public var controlListen: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9090)
     public var store: StoreLocation = .sqlite(path: "./switchboard.db")
     public var accessLog: AccessLogTarget = .stdout
     public var accessLogFormat = GatewayConfig.defaultAccessLogFormat
@@ -96,6 +98,10 @@ public struct GatewayConfig: Sendable, Equatable {
                     ],
                     additionalProperties: .forbidden),
                 "store": Schema(type: .string),
+                "control": Schema(
+                    type: .object,
+                    properties: ["listen": listen, "enabled": Schema(type: .boolean)],
+                    additionalProperties: .forbidden),
                 "access_log": Schema(
                     type: .object,
                     properties: [
@@ -152,6 +158,12 @@ public struct GatewayConfig: Sendable, Equatable {
                 let role = AdminKey.Role(rawValue: entry["role"]?.stringValue ?? "admin") ?? .admin
                 config.adminKeys.append(AdminKey(name: entry["name"]?.stringValue ?? "key\(i)", key: key, role: role))
             }
+        }
+        if let control = value["control"] {
+            if let listen = control["listen"] {
+                config.controlListen = try parseListen(listen, "control.listen", source)
+            }
+            if control["enabled"]?.boolValue == false { config.controlListen = nil }
         }
         if let store = value["store"]?.stringValue {
             guard let location = StoreLocation(store) else {

@@ -22,11 +22,12 @@ public actor ConfigManager {
 
     public init(
         store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, clients: UpstreamClients,
-        quotas: any QuotaCounterStore = LocalQuotaCounters(), logger: Logger
+        quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry, logger: Logger
     ) {
         self.store = store
         self.validator = ConfigValidator(catalog: registry.catalog)
-        self.compiler = SnapshotCompiler(registry: registry, clients: clients, quotas: quotas, logger: logger)
+        self.compiler = SnapshotCompiler(
+            registry: registry, clients: clients, quotas: quotas, health: health, logger: logger)
         self.holder = holder
         self.logger = logger
     }
@@ -101,8 +102,11 @@ public actor ConfigManager {
         return built
     }
 
+    /// Compiles and swaps in a new snapshot, then starts and stops health checkers to match it.
     private func publish() {
+        let generation = compiler.health.beginGeneration()
         holder.store(compiler.compile(state))
+        compiler.health.commit(generation)
     }
 
     /// A fresh id for `POST`.

@@ -16,12 +16,17 @@ public protocol Plugin: Sendable {
 public struct PluginContext: Sendable {
     public var clients: UpstreamClients
     public var quotas: any QuotaCounterStore
+    public var health: HealthRegistry
     public var logger: Logger
     public var parentKey: String
 
-    public init(clients: UpstreamClients, quotas: any QuotaCounterStore, logger: Logger, parentKey: String) {
+    public init(
+        clients: UpstreamClients, quotas: any QuotaCounterStore, health: HealthRegistry, logger: Logger,
+        parentKey: String
+    ) {
         self.clients = clients
         self.quotas = quotas
+        self.health = health
         self.logger = logger
         self.parentKey = parentKey
     }

@@ -30,6 +30,7 @@ final class TestGateway: @unchecked Sendable {
         var config = GatewayConfig()
         config.proxyListen = [ListenAddress(host: "127.0.0.1", port: 0)]
         config.adminListen = ListenAddress(host: "127.0.0.1", port: 0)
+        config.controlListen = ListenAddress(host: "127.0.0.1", port: 0)
         config.adminKeys = [
             .init(name: "admin", key: adminKey, role: .admin), .init(name: "viewer", key: viewerKey, role: .viewer),
         ]
@@ -52,6 +53,7 @@ final class TestGateway: @unchecked Sendable {
 
     var proxyBase: String { "http://127.0.0.1:\(gateway.port("proxy0")!)" }
     var adminBase: String { "http://127.0.0.1:\(gateway.port("admin")!)" }
+    var controlBase: String { "http://127.0.0.1:\(gateway.port("control")!)" }
 
     func stop() async {
         await gateway.stop()

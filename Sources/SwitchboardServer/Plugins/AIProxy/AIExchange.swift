@@ -13,6 +13,8 @@ public final class AIExchange: @unchecked Sendable {
     public var picked: Int?
     public var attempts = 0
     public var usage: TokenUsage?
+    /// The answer is being relayed as a stream; its outcome is known only at its end.
+    public var relayingStream = false
 
     init(clientProtocol: AIProtocol, body: JSONValue, streaming: Bool) {
         self.clientProtocol = clientProtocol

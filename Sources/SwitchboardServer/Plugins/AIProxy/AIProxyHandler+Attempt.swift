@@ -13,6 +13,8 @@ struct AttemptFailure {
     var contentType: String?
     var headers: HTTPFields = [:]
     var elapsedMs: Int
+    /// The gateway's error code when the gateway made the failure (`upstream_timeout`, ...).
+    var code: String?
 
     func response(status override: Int? = nil) -> Response {
         var fields = headers
@@ -28,7 +30,8 @@ struct AttemptFailure {
     ) -> AttemptFailure {
         let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "code": .string(code)]]
         return AttemptFailure(
-            status: status, body: body.serializedBytes(), contentType: "application/json", elapsedMs: elapsedMs)
+            status: status, body: body.serializedBytes(), contentType: "application/json", elapsedMs: elapsedMs,
+            code: code)
     }
 }
 

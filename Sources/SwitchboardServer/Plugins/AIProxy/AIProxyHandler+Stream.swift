@@ -53,6 +53,7 @@ extension AIProxyHandler {
             finished = step.done
         }
 
+        ai.relayingStream = true
         var fields = headers
         fields[.contentType] = contentType
         fields[.cacheControl] = "no-cache"
@@ -129,6 +130,12 @@ extension AIProxyHandler {
         if relay.inspector.hasToolCalls { exchange.logValues["llm_has_tool_calls"] = "true" }
         if !relay.inspector.usage.isEmpty { record(relay.inspector.usage, exchange, ai) }
         if broken != nil { exchange.logValues["llm_error_class"] = "stream_broken" }
+        if let index = ai.picked {
+            // Mid-stream failures count for passive health like failed requests.
+            let failure: HealthState.Failure? =
+                broken == nil ? nil : (broken!.contains("timed out") || broken!.contains("Timeout") ? .timeout : .tcp)
+            health[index].reportLive(status: exchange.upstreamStatus, failure: failure)
+        }
         if relay.malformedEvents > 0 {
             context.logger.warning("dropped \(relay.malformedEvents) malformed upstream stream events")
         }

@@ -18,6 +18,9 @@ struct AIProxyHandler: PluginHandler {
     let settings: AIProxySettings
     let context: PluginContext
     let balancer: AIBalancer
+    /// Health of each instance, shared with the registry (checkers, control API).
+    let health: [InstanceHealth]
+    let allUnhealthyLogged = AllUnhealthyFlag()
 
     init(name: String, priority: Int, settings: AIProxySettings, context: PluginContext) {
         self.name = name
@@ -25,6 +28,19 @@ struct AIProxyHandler: PluginHandler {
         self.settings = settings
         self.context = context
         self.balancer = AIBalancer(settings: settings)
+        let routeID =
+            context.parentKey.hasPrefix("/apisix/routes/")
+            ? String(context.parentKey.dropFirst("/apisix/routes/".count)) : nil
+        self.health = settings.instances.enumerated().map { i, instance in
+            let endpoint =
+                instance.endpoint
+                ?? AIEndpoint(
+                    scheme: instance.provider.defaultScheme, host: instance.provider.defaultHost ?? "",
+                    port: instance.provider.defaultPort, path: nil)
+            return context.health.declare(
+                key: "\(context.parentKey)#instances[\(i)]", routeID: routeID, instance: instance.name,
+                host: endpoint.host, port: endpoint.port, scheme: endpoint.scheme, config: instance.checks)
+        }
     }
 
     /// Whether failed attempts may move to another instance (never with a single instance).
@@ -109,13 +125,27 @@ struct AIProxyHandler: PluginHandler {
     func pick(_ exchange: Exchange, _ ai: AIExchange) -> Int? {
         if settings.instances.count == 1 { return ai.tried.isEmpty ? 0 : nil }
         let gate = quotaGate(exchange)
-        let available: (Int) -> Bool = { index in
+        let withQuota: (Int) -> Bool = { index in
             guard let gate else { return true }
             let name = settings.instances[index].name
             if gate.admits(instance: name, exchange: exchange) { return true }
             context.logger.debug("ai instance: \(name) is not available, try to pick another one")
             return false
         }
+        // Healthy (and not cooling down) first; `admit` claims a half-open trial slot.
+        if let index = choose(exchange, ai, { withQuota($0) && health[$0].admit() }) {
+            allUnhealthyLogged.clear()
+            return index
+        }
+        // Nothing healthy: like APISIX, use every instance rather than none (logged once).
+        guard let index = choose(exchange, ai, withQuota) else { return nil }
+        if allUnhealthyLogged.set() {
+            context.logger.warning("all ai instances of \(context.parentKey) are unhealthy, using them all")
+        }
+        return index
+    }
+
+    private func choose(_ exchange: Exchange, _ ai: AIExchange, _ available: (Int) -> Bool) -> Int? {
         switch settings.algorithm {
         case .roundrobin:
             return balancer.nextRoundRobin(excluding: ai.tried, available: available)
@@ -161,9 +191,12 @@ struct AIProxyHandler: PluginHandler {
             ai.attempts += 1
             let failure: AttemptFailure
             switch await attempt(index, exchange, ai) {
-            case .success(let response): return response
+            case .success(let response):
+                if !ai.relayingStream { health[index].reportLive(status: exchange.upstreamStatus, failure: nil) }
+                return response
             case .failure(let f): failure = f
             }
+            report(failure, instance: index)
             guard canFallBack, shouldFallBack(failure.status) else { return failure.response() }
             let instance = settings.instances[index].name
             if let within = settings.retryOnFailureWithinMs, failure.elapsedMs > within {
@@ -200,6 +233,76 @@ struct AIProxyHandler: PluginHandler {
         }
     }
 
+    /// Feeds a failed attempt to the instance's health: passive checks, and a 429's cooldown.
+    func report(_ failure: AttemptFailure, instance index: Int) {
+        let kind: HealthState.Failure?
+        switch failure.code {
+        case "upstream_timeout": kind = .timeout
+        case "upstream_unreachable": kind = .tcp
+        case "stream_error", "stream_empty": kind = .http
+        default: kind = nil
+        }
+        health[index].reportLive(status: failure.status, failure: kind)
+        if failure.status == 429, settings.fallback.http429 || settings.fallback.rateLimiting {
+            health[index].coolDown(seconds: Self.retryAfter(failure.headers) ?? 1)
+        }
+    }
+
+    /// Seconds from `Retry-After` (seconds or an HTTP date), `retry-after-ms`, or OpenAI's
+    /// `x-ratelimit-reset-requests` (`1s`, `6m0s`, `20ms`); capped at an hour.
+    static func retryAfter(_ headers: HTTPFields) -> Double? {
+        func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
+        var seconds: Double?
+        if let ms = header("retry-after-ms").flatMap(Double.init) {
+            seconds = ms / 1000
+        } else if let value = header("retry-after") {
+            if let s = Double(value) {
+                seconds = s
+            } else {
+                let formatter = DateFormatter()
+                formatter.locale = Locale(identifier: "en_US_POSIX")
+                formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+                seconds = formatter.date(from: value).map { $0.timeIntervalSinceNow }
+            }
+        } else if let reset = header("x-ratelimit-reset-requests") {
+            seconds = parseGoDuration(reset)
+        }
+        return seconds.map { min(max($0, 0), 3600) }
+    }
+
+    /// `1h2m3.5s`, `20ms`, `6m0s` → seconds.
+    static func parseGoDuration(_ text: String) -> Double? {
+        var total = 0.0
+        var number = ""
+        var chars = Array(text)[...]
+        var matched = false
+        while let c = chars.first {
+            if c.isNumber || c == "." {
+                number.append(c)
+                chars = chars.dropFirst()
+                continue
+            }
+            var unit = String(c)
+            chars = chars.dropFirst()
+            if unit == "m", chars.first == "s" {
+                unit = "ms"
+                chars = chars.dropFirst()
+            }
+            guard let value = Double(number) else { return nil }
+            number = ""
+            matched = true
+            switch unit {
+            case "h": total += value * 3600
+            case "m": total += value * 60
+            case "s": total += value
+            case "ms": total += value / 1000
+            default: return nil
+            }
+        }
+        if !number.isEmpty { return nil }
+        return matched ? total : nil
+    }
+
     private func shouldFallBack(_ status: Int) -> Bool {
         (status == 429 && settings.fallback.http429) || ((500...599).contains(status) && settings.fallback.http5xx)
             || settings.fallbackStatuses.contains(status)
@@ -225,4 +328,19 @@ final class AIBalancer: Sendable {
     func nextRoundRobin(excluding tried: Set<Int>, available: (Int) -> Bool) -> Int? {
         picker.withLock { $0.pick(excluding: tried, available: available) }
     }
+}
+
+/// Remembers that "all instances unhealthy" was logged, so it is logged once per episode.
+final class AllUnhealthyFlag: Sendable {
+    private let flag = Mutex(false)
+
+    /// Sets the flag; `true` if it was not set (log now).
+    func set() -> Bool {
+        flag.withLock { flag in
+            defer { flag = true }
+            return !flag
+        }
+    }
+
+    func clear() { flag.withLock { $0 = false } }
 }
