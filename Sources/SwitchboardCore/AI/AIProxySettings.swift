@@ -36,7 +36,19 @@ public struct AIInstance: Sendable {
         }
         self.requestBody = bodies
         self.forceOverride = json["override"]?["request_body_force_override"]?.boolValue ?? false
-        self.checks = HealthCheckConfig(json["checks"])
+        var checks = HealthCheckConfig(json["checks"])
+        if var active = checks?.active {
+            // Probes carry the instance's credentials, as APISIX's checker does.
+            for (name, value) in authHeaders where !active.headers.contains(where: { $0.0.lowercased() == name }) {
+                active.headers.append((name, value))
+            }
+            if !authQuery.isEmpty {
+                let query = authQuery.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
+                active.path += (active.path.contains("?") ? "&" : "?") + query
+            }
+            checks?.active = active
+        }
+        self.checks = checks
     }
 
     /// The model this instance asks for: `options.model`, else the client's.

@@ -44,6 +44,8 @@ public struct HealthCheckConfig: Sendable, Equatable {
         public var timeouts = 7
         /// Seconds an ejected instance rests before a half-open trial (when no active check runs).
         public var cooldown: Double = 10
+
+        public init() {}
     }
 
     public var active: Active?

@@ -39,7 +39,8 @@ struct AIProxyHandler: PluginHandler {
                     port: instance.provider.defaultPort, path: nil)
             return context.health.declare(
                 key: "\(context.parentKey)#instances[\(i)]", routeID: routeID, instance: instance.name,
-                host: endpoint.host, port: endpoint.port, scheme: endpoint.scheme, config: instance.checks)
+                host: endpoint.host.isEmpty ? (instance.checks?.active?.host ?? "") : endpoint.host,
+                port: endpoint.port, scheme: endpoint.scheme, config: instance.checks)
         }
     }
 
