@@ -19,6 +19,7 @@ public final class Gateway: Sendable {
     let store: any ConfigStore
     let clients: UpstreamClients
     public let health: HealthRegistry
+    public let metrics: GatewayMetrics
     let accessLogWriter: AccessLogWriter?
     let accessLogFormat: LogFormat
     let adminKeyring: AdminKeyring
@@ -51,8 +52,10 @@ public final class Gateway: Sendable {
         let holder = SnapshotHolder()
         let clients = UpstreamClients()
         let health = HealthRegistry(clients: clients, logger: logger)
+        let metrics = GatewayMetrics()
         let manager = ConfigManager(
-            store: store, registry: registry, holder: holder, clients: clients, health: health, logger: logger)
+            store: store, registry: registry, holder: holder, clients: clients, health: health, metrics: metrics,
+            logger: logger)
         do {
             try await manager.start(strict: !store.isWritable)
         } catch {
@@ -86,13 +89,14 @@ public final class Gateway: Sendable {
         }
         return Gateway(
             config: config, manager: manager, holder: holder, registry: registry, store: store, clients: clients,
-            health: health, accessLogWriter: writer, accessLogFormat: format, adminKeyring: AdminKeyring(keys),
+            health: health, metrics: metrics, accessLogWriter: writer, accessLogFormat: format, adminKeyring: AdminKeyring(keys),
             logger: logger)
     }
 
     private init(
         config: GatewayConfig, manager: ConfigManager, holder: SnapshotHolder, registry: PluginRegistry,
-        store: any ConfigStore, clients: UpstreamClients, health: HealthRegistry, accessLogWriter: AccessLogWriter?,
+        store: any ConfigStore, clients: UpstreamClients, health: HealthRegistry, metrics: GatewayMetrics,
+        accessLogWriter: AccessLogWriter?,
         accessLogFormat: LogFormat,
         adminKeyring: AdminKeyring, logger: Logger
     ) {
@@ -103,6 +107,7 @@ public final class Gateway: Sendable {
         self.store = store
         self.clients = clients
         self.health = health
+        self.metrics = metrics
         self.accessLogWriter = accessLogWriter
         self.accessLogFormat = accessLogFormat
         self.adminKeyring = adminKeyring
@@ -117,7 +122,9 @@ public final class Gateway: Sendable {
 
     /// Returns once every listener is accepting connections.
     public func waitUntilReady() async {
-        let expected = config.proxyListen.count + 1 + (config.controlListen == nil ? 0 : 1)
+        let expected =
+            config.proxyListen.count + 1 + (config.controlListen == nil ? 0 : 1)
+            + (config.prometheusListen == nil ? 0 : 1)
         var count = 0
         for await _ in ready {
             count += 1
@@ -145,10 +152,12 @@ public final class Gateway: Sendable {
 
     /// Runs until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
-        let accessLogger = accessLogWriter.map { AccessLogger(format: accessLogFormat, writer: $0) }
+        let accessLogger = accessLogWriter.map {
+            AccessLogger(format: accessLogFormat, writer: $0, json: config.accessLogJSON)
+        }
         let dataPlane = DataPlaneResponder(
             holder: holder, proxy: UpstreamProxy(clients: clients), accessLogger: accessLogger,
-            maxBodySize: config.proxyMaxBodySize, logger: logger)
+            maxBodySize: config.proxyMaxBodySize, metrics: metrics, logger: logger)
         let admin = AdminResponder(
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
         var services: [any Service] = []
@@ -159,6 +168,20 @@ public final class Gateway: Sendable {
         if let control = config.controlListen {
             services.append(application("control", control, ControlResponder(health: health)))
         }
+        if let prometheus = config.prometheusListen {
+            let responder = MetricsResponder(metrics: metrics, health: health, path: config.prometheusPath)
+            services.append(application("prometheus", prometheus, responder))
+        }
+        // SIGUSR1 reopens the access log file (after log rotation moved it).
+        var reopen: (any DispatchSourceSignal)?
+        if let writer = accessLogWriter, case .file = config.accessLog {
+            signal(SIGUSR1, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: SIGUSR1)
+            source.setEventHandler { writer.reopen() }
+            source.resume()
+            reopen = source
+        }
+        defer { reopen?.cancel() }
         services.append(StoreWatcher(store: store, manager: manager))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
@@ -209,10 +232,14 @@ struct StoreWatcher: Service {
     let manager: ConfigManager
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await store.watch(
-                { records in await manager.reload(records) },
-                onFailure: { error in await manager.reloadFailed(error) })
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await store.watch(
+                    { records in await manager.reload(records) },
+                    onFailure: { error in await manager.reloadFailed(error) })
+            }
+        } catch is CancellationError {
+            // Shutting down: the watch ends normally.
         }
     }
 }

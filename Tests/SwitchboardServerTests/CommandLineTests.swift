@@ -125,23 +125,27 @@ import Testing
 
     @Test func startupProblemsExitWithOneLine() throws {
         let directory = TestGateway.makeDirectory()
+        // A port held by a listening socket of ours (bound to 0, so no other test can take it).
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(listener) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let port = try Self.freePort()
-        address.sin_port = UInt16(port).bigEndian
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
         }
-        listen(listener, 1)
+        #expect(bound == 0 && listen(listener, 1) == 0)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
         let config = directory.appendingPathComponent("c.yaml")
         try """
         proxy: {listen: "127.0.0.1:\(port)"}
         admin: {listen: "127.0.0.1:\(try Self.freePort())", keys: [{key: k}]}
+        control: {enabled: false}
+        prometheus: {enabled: false}
         store: sqlite:./s.db
         """.write(to: config, atomically: true, encoding: .utf8)
         let inUse = try Self.run(["serve", "--config", config.path], directory: directory)
@@ -150,7 +154,7 @@ import Testing
 
         try FileManager.default.createDirectory(
             at: directory.appendingPathComponent("dir.db"), withIntermediateDirectories: true)
-        try "store: sqlite:./dir.db\nadmin: {keys: [{key: k}]}\ncontrol: {enabled: false}\n".write(
+        try "store: sqlite:./dir.db\nadmin: {keys: [{key: k}]}\ncontrol: {enabled: false}\nprometheus: {enabled: false}\n".write(
             to: config, atomically: true, encoding: .utf8)
         let unreadable = try Self.run(["serve", "--config", config.path], directory: directory)
         #expect(unreadable.status != 0)
@@ -170,6 +174,8 @@ import Testing
         try """
         proxy: {listen: "127.0.0.1:\(proxyPort)"}
         admin: {listen: "127.0.0.1:\(adminPort)"}
+        control: {listen: "127.0.0.1:0"}
+        prometheus: {listen: "127.0.0.1:0"}
         access_log: {path: "off"}
         """.write(to: config, atomically: true, encoding: .utf8)
 

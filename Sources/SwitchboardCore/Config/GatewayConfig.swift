@@ -55,6 +55,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var adminKeys: [AdminKey] = []
     /// The control API (health of instances); `nil` turns it off.
     public var controlListen: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9090)
+    /// The Prometheus exposition; `nil` turns it off.
+    public var prometheusListen: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9091)
+    public var prometheusPath = "/apisix/prometheus/metrics"
+    /// One JSON object per access log line instead of the format string.
+    public var accessLogJSON = false
     public var store: StoreLocation = .sqlite(path: "./switchboard.db")
     public var accessLog: AccessLogTarget = .stdout
     public var accessLogFormat = GatewayConfig.defaultAccessLogFormat
@@ -98,6 +103,13 @@ public struct GatewayConfig: Sendable, Equatable {
                     ],
                     additionalProperties: .forbidden),
                 "store": Schema(type: .string),
+                "prometheus": Schema(
+                    type: .object,
+                    properties: [
+                        "listen": listen, "path": Schema(type: .string, pattern: "^/"),
+                        "enabled": Schema(type: .boolean),
+                    ],
+                    additionalProperties: .forbidden),
                 "control": Schema(
                     type: .object,
                     properties: ["listen": listen, "enabled": Schema(type: .boolean)],
@@ -107,6 +119,7 @@ public struct GatewayConfig: Sendable, Equatable {
                     properties: [
                         "path": Schema(type: .string),
                         "format": Schema(type: .string, minLength: 1),
+                        "json": Schema(type: .boolean),
                     ],
                     additionalProperties: .forbidden),
             ],
@@ -159,6 +172,13 @@ public struct GatewayConfig: Sendable, Equatable {
                 config.adminKeys.append(AdminKey(name: entry["name"]?.stringValue ?? "key\(i)", key: key, role: role))
             }
         }
+        if let prometheus = value["prometheus"] {
+            if let listen = prometheus["listen"] {
+                config.prometheusListen = try parseListen(listen, "prometheus.listen", source)
+            }
+            if let path = prometheus["path"]?.stringValue { config.prometheusPath = path }
+            if prometheus["enabled"]?.boolValue == false { config.prometheusListen = nil }
+        }
         if let control = value["control"] {
             if let listen = control["listen"] {
                 config.controlListen = try parseListen(listen, "control.listen", source)
@@ -183,6 +203,7 @@ public struct GatewayConfig: Sendable, Equatable {
                 }
             }
             if let format = log["format"]?.stringValue { config.accessLogFormat = format }
+            if let json = log["json"]?.boolValue { config.accessLogJSON = json }
         }
         return config
     }

@@ -49,6 +49,19 @@ public final class AccessLogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Opens the file again by name (log rotation moved the old one away). Lines written in
+    /// the meantime are not lost: they are drained into whichever file is open.
+    public func reopen() {
+        guard let path else { return }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        condition.lock()
+        let old = descriptor
+        descriptor = fd
+        condition.unlock()
+        Foundation.close(old)
+    }
+
     public func close() {
         flush()
         condition.lock()

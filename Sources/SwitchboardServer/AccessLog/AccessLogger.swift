@@ -5,10 +5,61 @@ import SwitchboardCore
 public struct AccessLogger: Sendable {
     public let format: LogFormat
     public let writer: AccessLogWriter
+    /// One JSON object per line with every variable, for log shippers.
+    public let json: Bool
 
-    public init(format: LogFormat, writer: AccessLogWriter) {
+    public init(format: LogFormat, writer: AccessLogWriter, json: Bool = false) {
         self.format = format
         self.writer = writer
+        self.json = json
+    }
+
+    /// The variables of a JSON line, in this order.
+    static let jsonVariables = [
+        "remote_addr", "remote_user", "time_iso8601", "msec", "request_method", "request_uri", "uri", "args", "host",
+        "http_host", "status", "body_bytes_sent", "request_length", "request_time", "http_referer", "http_user_agent",
+        "upstream_addr", "upstream_status", "upstream_response_time", "upstream_scheme", "upstream_host",
+        "upstream_uri", "apisix_request_id", "route_id", "route_name", "service_id", "consumer_name",
+        "apisix_upstream_response_time", "request_type", "request_llm_model", "llm_model", "llm_time_to_first_token",
+        "llm_prompt_tokens", "llm_completion_tokens", "llm_total_tokens", "llm_cache_read_input_tokens",
+        "llm_cache_creation_input_tokens", "llm_reasoning_tokens", "llm_stream", "llm_has_tool_calls", "llm_tool_count",
+        "llm_end_user_id", "llm_error_class", "rate_limiting_info",
+    ]
+
+    func jsonLine(_ exchange: Exchange) -> [UInt8] {
+        var object = JSONObject()
+        for name in Self.jsonVariables {
+            if let value = Self.value(name, exchange), !value.isEmpty { object[name] = .string(value) }
+        }
+        if let ai = exchange.aiLog {
+            if ai.summaries {
+                object["llm_summary"] = [
+                    "request_model": .string(exchange.logValues["request_llm_model"] ?? ""),
+                    "model": .string(exchange.logValues["llm_model"] ?? ""),
+                    "duration": .int(Int(exchange.logValues["llm_time_to_first_token"] ?? "") ?? 0),
+                    "prompt_tokens": .int(Int(exchange.logValues["llm_prompt_tokens"] ?? "") ?? 0),
+                    "completion_tokens": .int(Int(exchange.logValues["llm_completion_tokens"] ?? "") ?? 0),
+                    "total_tokens": .int(Int(exchange.logValues["llm_total_tokens"] ?? "") ?? 0),
+                    "upstream_response_time": .int(Int(exchange.logValues["apisix_upstream_response_time"] ?? "") ?? 0),
+                    "stream": .bool(exchange.logValues["llm_stream"] == "true"),
+                    "tool_count": .int(Int(exchange.logValues["llm_tool_count"] ?? "") ?? 0),
+                    "has_tool_calls": .bool(exchange.logValues["llm_has_tool_calls"] == "true"),
+                    "end_user_id": .string(exchange.logValues["llm_end_user_id"] ?? ""),
+                    "cache_read_input_tokens": .int(Int(exchange.logValues["llm_cache_read_input_tokens"] ?? "") ?? 0),
+                    "cache_creation_input_tokens": .int(
+                        Int(exchange.logValues["llm_cache_creation_input_tokens"] ?? "") ?? 0),
+                    "reasoning_tokens": .int(Int(exchange.logValues["llm_reasoning_tokens"] ?? "") ?? 0),
+                    "content_risk_level": "",
+                ]
+            }
+            if ai.payloads {
+                object["llm_request"] = ["messages": ai.messages, "stream": .bool(exchange.logValues["llm_stream"] == "true")]
+                object["llm_response_text"] = ["content": .string(ai.responseText)]
+            }
+        }
+        var line = JSONValue.object(object).serializedBytes()
+        line.append(0x0A)
+        return line
     }
 
     /// Initial values of variables the request did not set (nginx prints `-` for empty).
@@ -20,6 +71,10 @@ public struct AccessLogger: Sendable {
     ]
 
     public func log(_ exchange: Exchange) {
+        if json {
+            writer.write(line: jsonLine(exchange))
+            return
+        }
         var line: [UInt8] = []
         line.reserveCapacity(256)
         for part in format.parts {

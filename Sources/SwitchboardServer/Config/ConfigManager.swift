@@ -22,12 +22,13 @@ public actor ConfigManager {
 
     public init(
         store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, clients: UpstreamClients,
-        quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry, logger: Logger
+        quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry,
+        metrics: GatewayMetrics = GatewayMetrics(), logger: Logger
     ) {
         self.store = store
         self.validator = ConfigValidator(catalog: registry.catalog)
         self.compiler = SnapshotCompiler(
-            registry: registry, clients: clients, quotas: quotas, health: health, logger: logger)
+            registry: registry, clients: clients, quotas: quotas, health: health, metrics: metrics, logger: logger)
         self.holder = holder
         self.logger = logger
     }

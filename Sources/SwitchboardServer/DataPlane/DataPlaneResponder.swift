@@ -13,15 +13,18 @@ public struct DataPlaneResponder: HTTPResponder {
     let proxy: UpstreamProxy
     let accessLogger: AccessLogger?
     let maxBodySize: Int
+    let metrics: GatewayMetrics
     let logger: Logger
 
     public init(
-        holder: SnapshotHolder, proxy: UpstreamProxy, accessLogger: AccessLogger?, maxBodySize: Int, logger: Logger
+        holder: SnapshotHolder, proxy: UpstreamProxy, accessLogger: AccessLogger?, maxBodySize: Int,
+        metrics: GatewayMetrics, logger: Logger
     ) {
         self.holder = holder
         self.proxy = proxy
         self.accessLogger = accessLogger
         self.maxBodySize = maxBodySize
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -41,6 +44,7 @@ public struct DataPlaneResponder: HTTPResponder {
             response = GatewayResponse.json(.internalServerError, ["error_msg": "internal error"])
         }
         response.headers[.xRequestID] = exchange.requestID
+        exchange.gatewayOverhead = exchange.elapsed - exchange.upstreamWait
         return finish(response, exchange: exchange, slots: slots)
     }
 
@@ -89,10 +93,12 @@ public struct DataPlaneResponder: HTTPResponder {
         exchange.status = Int(response.status.code)
         let body = response.body
         let accessLogger = self.accessLogger
+        let metrics = self.metrics
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
             let counting = CountingWriter(base: writer, exchange: exchange)
             defer {
                 for slot in slots { slot.handler.log(exchange) }
+                metrics.record(exchange)
                 accessLogger?.log(exchange)
             }
             try await body.write(counting)

@@ -70,6 +70,7 @@ public struct UpstreamProxy: Sendable {
             return Self.transportFailure(error, exchange: exchange)
         }
         exchange.upstreamStatus = Int(response.status.code)
+        exchange.upstreamWait += ContinuousClock.now - started
         var headers = HTTPFields()
         var contentLength: Int?
         for header in response.headers {

@@ -40,6 +40,10 @@ public final class Exchange: @unchecked Sendable {
     public var upstreamAddr: String?
     public var upstreamStatus: Int?
     public var upstreamResponseTime: Duration?
+    /// Time spent waiting for upstreams (requests sent until their answers were read).
+    public var upstreamWait: Duration = .zero
+    /// Time the gateway itself spent producing the response head: total minus upstream wait.
+    public var gatewayOverhead: Duration?
     /// Values of log variables that plugins own (`$request_type`, `$llm_model`, ...).
     public var logValues: [String: String] = [:]
     /// Per-plugin request state, by plugin (plugins add typed accessors in extensions).

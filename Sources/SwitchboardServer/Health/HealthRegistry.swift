@@ -82,6 +82,11 @@ public final class HealthRegistry: Sendable {
         entries.withLock { entries in entries.values.map(\.health).filter(\.isChecked) }.sorted { $0.key < $1.key }
     }
 
+    /// Every instance (checked or not).
+    public func all() -> [InstanceHealth] {
+        entries.withLock { entries in entries.values.map(\.health) }
+    }
+
     /// Number of running active checkers.
     public var runningCheckers: Int {
         entries.withLock { entries in entries.values.filter { $0.checker != nil }.count }

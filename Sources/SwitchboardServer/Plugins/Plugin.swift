@@ -17,16 +17,18 @@ public struct PluginContext: Sendable {
     public var clients: UpstreamClients
     public var quotas: any QuotaCounterStore
     public var health: HealthRegistry
+    public var metrics: GatewayMetrics
     public var logger: Logger
     public var parentKey: String
 
     public init(
-        clients: UpstreamClients, quotas: any QuotaCounterStore, health: HealthRegistry, logger: Logger,
-        parentKey: String
+        clients: UpstreamClients, quotas: any QuotaCounterStore, health: HealthRegistry, metrics: GatewayMetrics,
+        logger: Logger, parentKey: String
     ) {
         self.clients = clients
         self.quotas = quotas
         self.health = health
+        self.metrics = metrics
         self.logger = logger
         self.parentKey = parentKey
     }

@@ -10,21 +10,24 @@ public struct SnapshotCompiler: Sendable {
     public let clients: UpstreamClients
     public let quotas: any QuotaCounterStore
     public let health: HealthRegistry
+    public let metrics: GatewayMetrics
     public let logger: Logger
 
     public init(
         registry: PluginRegistry, clients: UpstreamClients, quotas: any QuotaCounterStore, health: HealthRegistry,
-        logger: Logger
+        metrics: GatewayMetrics, logger: Logger
     ) {
         self.registry = registry
         self.clients = clients
         self.quotas = quotas
         self.health = health
+        self.metrics = metrics
         self.logger = logger
     }
 
     private func context(_ key: String) -> PluginContext {
-        PluginContext(clients: clients, quotas: quotas, health: health, logger: logger, parentKey: key)
+        PluginContext(
+            clients: clients, quotas: quotas, health: health, metrics: metrics, logger: logger, parentKey: key)
     }
 
     public func compile(_ state: ConfigState) -> Snapshot {

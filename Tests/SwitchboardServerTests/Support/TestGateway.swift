@@ -31,6 +31,7 @@ final class TestGateway: @unchecked Sendable {
         config.proxyListen = [ListenAddress(host: "127.0.0.1", port: 0)]
         config.adminListen = ListenAddress(host: "127.0.0.1", port: 0)
         config.controlListen = ListenAddress(host: "127.0.0.1", port: 0)
+        config.prometheusListen = ListenAddress(host: "127.0.0.1", port: 0)
         config.adminKeys = [
             .init(name: "admin", key: adminKey, role: .admin), .init(name: "viewer", key: viewerKey, role: .viewer),
         ]
@@ -53,6 +54,7 @@ final class TestGateway: @unchecked Sendable {
 
     var proxyBase: String { "http://127.0.0.1:\(gateway.port("proxy0")!)" }
     var adminBase: String { "http://127.0.0.1:\(gateway.port("admin")!)" }
+    var metricsURL: String { "http://127.0.0.1:\(gateway.port("prometheus")!)/apisix/prometheus/metrics" }
     var controlBase: String { "http://127.0.0.1:\(gateway.port("control")!)" }
 
     func stop() async {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import SwitchboardCore
 
 /// What the AI proxy knows about one request across its attempts. Confined to the request,
@@ -15,6 +16,8 @@ public final class AIExchange: @unchecked Sendable {
     public var usage: TokenUsage?
     /// The answer is being relayed as a stream; its outcome is known only at its end.
     public var relayingStream = false
+    /// The active-connections gauge of a relayed stream, decremented when it ends.
+    var activeConnection: Meter?
 
     init(clientProtocol: AIProtocol, body: JSONValue, streaming: Bool) {
         self.clientProtocol = clientProtocol
@@ -29,5 +32,25 @@ extension Exchange {
     public var ai: AIExchange? {
         get { extensions["ai"] as? AIExchange }
         set { extensions["ai"] = newValue }
+    }
+}
+
+/// What `logging.summaries` / `logging.payloads` add to JSON access log lines.
+public final class AILogRecord: @unchecked Sendable {
+    public let summaries: Bool
+    public let payloads: Bool
+    public var messages: JSONValue = .null
+    public var responseText = ""
+
+    init(summaries: Bool, payloads: Bool) {
+        self.summaries = summaries
+        self.payloads = payloads
+    }
+}
+
+extension Exchange {
+    public var aiLog: AILogRecord? {
+        get { extensions["ai.log"] as? AILogRecord }
+        set { extensions["ai.log"] = newValue }
     }
 }

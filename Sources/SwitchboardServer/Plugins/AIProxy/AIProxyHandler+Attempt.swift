@@ -189,6 +189,8 @@ extension AIProxyHandler {
         let client = context.clients.client(readTimeoutMs: settings.timeoutMs, verifyTLS: settings.sslVerify)
         let started = ContinuousClock.now
         let elapsed = { Self.milliseconds(ContinuousClock.now - started) }
+        // Counted as upstream wait until this attempt's answer has been read (or failed).
+        defer { if !ai.relayingStream { exchange.upstreamWait += ContinuousClock.now - started } }
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeoutMs)))
@@ -244,10 +246,12 @@ extension AIProxyHandler {
         exchange.logValues["llm_time_to_first_token"] = String(ms)
         if let json = try? JSONParser.parse(body.readableBytesView) {
             if let usage = TokenUsage(json["usage"]) { record(usage, exchange, ai) }
-            let hasTools = (json["choices"]?.arrayValue ?? []).contains {
-                !($0["message"]?["tool_calls"]?.arrayValue ?? []).isEmpty
-            }
+            let choices = json["choices"]?.arrayValue ?? []
+            let hasTools = choices.contains { !($0["message"]?["tool_calls"]?.arrayValue ?? []).isEmpty }
             if hasTools { exchange.logValues["llm_has_tool_calls"] = "true" }
+            if let log = exchange.aiLog, log.payloads {
+                log.responseText = choices.compactMap { $0["message"]?["content"]?.stringValue }.joined(separator: " ")
+            }
         }
         var headers = passthrough
         if let contentType { headers[.contentType] = contentType }

@@ -13,7 +13,8 @@ extension AIProxyHandler {
         _ response: HTTPClientResponse, started: ContinuousClock.Instant, exchange: Exchange, ai: AIExchange,
         dropUsage: Bool, headers: HTTPFields, contentType: String
     ) async -> AttemptOutcome {
-        let relay = StreamRelay(response.body, proto: ai.clientProtocol, dropUsage: dropUsage)
+        let relay = StreamRelay(
+            response.body, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: exchange.aiLog?.payloads == true)
         let elapsed: @Sendable () -> Int = { Self.milliseconds(ContinuousClock.now - started) }
         var first: [UInt8] = []
         var finished = false
@@ -54,6 +55,7 @@ extension AIProxyHandler {
         }
 
         ai.relayingStream = true
+        exchange.upstreamWait += ContinuousClock.now - started
         var fields = headers
         fields[.contentType] = contentType
         fields[.cacheControl] = "no-cache"
@@ -66,6 +68,7 @@ extension AIProxyHandler {
         let initial = first
         let alreadyDone = finished
         let body = ResponseBody { writer in
+            defer { ai.activeConnection?.decrement() }
             try await exchange.request.body.consumeWithCancellationOnInboundClose { _ in
                 try await writer.write(ByteBuffer(bytes: initial))
                 var done = alreadyDone
@@ -129,7 +132,13 @@ extension AIProxyHandler {
         exchange.logValues["apisix_upstream_response_time"] = String(elapsedMs)
         if relay.inspector.hasToolCalls { exchange.logValues["llm_has_tool_calls"] = "true" }
         if !relay.inspector.usage.isEmpty { record(relay.inspector.usage, exchange, ai) }
-        if broken != nil { exchange.logValues["llm_error_class"] = "stream_broken" }
+        if let broken {
+            exchange.logValues["llm_error_class"] = "stream_broken"
+            let reason =
+                broken.contains("max_") ? "limit" : broken.lowercased().contains("timed out") ? "timeout" : "upstream"
+            context.metrics.streamError(reason: reason)
+        }
+        if let log = exchange.aiLog, log.payloads { log.responseText = relay.inspector.text.joined() }
         if let index = ai.picked {
             // Mid-stream failures count for passive health like failed requests.
             let failure: HealthState.Failure? =

@@ -81,6 +81,11 @@ struct AIProxyHandler: PluginHandler {
         }
         let ai = AIExchange(clientProtocol: proto, body: body, streaming: proto.isStreaming(body))
         exchange.ai = ai
+        if settings.logSummaries || settings.logPayloads {
+            let record = AILogRecord(summaries: settings.logSummaries, payloads: settings.logPayloads)
+            if settings.logPayloads { record.messages = body["messages"] ?? body["input"] ?? .null }
+            exchange.aiLog = record
+        }
         exchange.logValues["request_type"] = ai.streaming ? "ai_stream" : "ai_chat"
         exchange.logValues["llm_stream"] = ai.streaming ? "true" : "false"
         if let model = ai.clientModel { exchange.logValues["request_llm_model"] = model }
@@ -191,11 +196,22 @@ struct AIProxyHandler: PluginHandler {
             ai.tried.insert(index)
             ai.attempts += 1
             let failure: AttemptFailure
-            switch await attempt(index, exchange, ai) {
+            // In flight per attempt, back to 0 when it ends (a stream: when the relay ends).
+            let connection = context.metrics.activeConnections(exchange, node: settings.instances[index].name)
+            connection.increment()
+            let outcome = await attempt(index, exchange, ai)
+            switch outcome {
             case .success(let response):
-                if !ai.relayingStream { health[index].reportLive(status: exchange.upstreamStatus, failure: nil) }
+                if !ai.relayingStream {
+                    health[index].reportLive(status: exchange.upstreamStatus, failure: nil)
+                    connection.decrement()
+                } else {
+                    ai.activeConnection = connection
+                }
                 return response
-            case .failure(let f): failure = f
+            case .failure(let f):
+                connection.decrement()
+                failure = f
             }
             report(failure, instance: index)
             guard canFallBack, shouldFallBack(failure.status) else { return failure.response() }
@@ -229,6 +245,9 @@ struct AIProxyHandler: PluginHandler {
             context.logger.warning(
                 "ai instance \(instance) returned status \(failure.status), falling back to \(settings.instances[next].name)"
             )
+            context.metrics.fallback(
+                routeID: exchange.route?.id ?? "", from: instance, to: settings.instances[next].name,
+                reason: failure.code ?? "http_\(failure.status)")
             index = next
             select(next, exchange, ai)
         }

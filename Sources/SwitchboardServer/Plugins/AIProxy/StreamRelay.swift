@@ -24,9 +24,9 @@ final class StreamRelay: @unchecked Sendable {
         var done = false
     }
 
-    init(_ body: HTTPClientResponse.Body, proto: AIProtocol, dropUsage: Bool) {
+    init(_ body: HTTPClientResponse.Body, proto: AIProtocol, dropUsage: Bool, keepText: Bool = false) {
         iterator = body.makeAsyncIterator()
-        inspector = StreamInspector(proto: proto)
+        inspector = StreamInspector(proto: proto, keepText: keepText)
         self.dropUsage = dropUsage
     }
 

@@ -47,6 +47,7 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     let counterPrefix: String
     let quotas: any QuotaCounterStore
     let averages: CompletionAverages
+    let metrics: GatewayMetrics
 
     init(config: JSONValue, context: PluginContext) {
         strategy = config["limit_strategy"]?.stringValue ?? "total_tokens"
@@ -75,6 +76,7 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         counterPrefix = "\(context.parentKey):\(CRC32.checksum(config.serializedBytes()))"
         quotas = context.quotas
         averages = CompletionAverages()
+        metrics = context.metrics
     }
 
     private func state(_ exchange: Exchange) -> RateLimitState {
@@ -236,6 +238,9 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     private func reject(_ exchange: Exchange, _ state: QuotaState) -> Response {
         self.state(exchange).rejected = true
         exchange.logValues["llm_error_class"] = "rate_limited"
+        metrics.rateLimitRejection(
+            routeID: exchange.route?.id ?? "", consumer: exchange.consumer?.username ?? "",
+            instance: exchange.logValues["picked_instance"] ?? "")
         var headers = HTTPFields()
         headers[.retryAfter] = String(max(1, Int(state.resetIn.rounded(.up))))
         let body: JSONValue
