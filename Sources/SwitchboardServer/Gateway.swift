@@ -89,7 +89,8 @@ public final class Gateway: Sendable {
         }
         return Gateway(
             config: config, manager: manager, holder: holder, registry: registry, store: store, clients: clients,
-            health: health, metrics: metrics, accessLogWriter: writer, accessLogFormat: format, adminKeyring: AdminKeyring(keys),
+            health: health, metrics: metrics, accessLogWriter: writer, accessLogFormat: format,
+            adminKeyring: AdminKeyring(keys),
             logger: logger)
     }
 
@@ -173,13 +174,12 @@ public final class Gateway: Sendable {
             services.append(application("prometheus", prometheus, responder))
         }
         // SIGUSR1 reopens the access log file (after log rotation moved it).
-        var reopen: (any DispatchSourceSignal)?
+        var reopen: Task<Void, Never>?
         if let writer = accessLogWriter, case .file = config.accessLog {
-            signal(SIGUSR1, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: SIGUSR1)
-            source.setEventHandler { writer.reopen() }
-            source.resume()
-            reopen = source
+            let signals = await UnixSignalsSequence(trapping: .sigusr1)
+            reopen = Task {
+                for await _ in signals { writer.reopen() }
+            }
         }
         defer { reopen?.cancel() }
         services.append(StoreWatcher(store: store, manager: manager))

@@ -154,8 +154,10 @@ import Testing
 
         try FileManager.default.createDirectory(
             at: directory.appendingPathComponent("dir.db"), withIntermediateDirectories: true)
-        try "store: sqlite:./dir.db\nadmin: {keys: [{key: k}]}\ncontrol: {enabled: false}\nprometheus: {enabled: false}\n".write(
-            to: config, atomically: true, encoding: .utf8)
+        try
+            "store: sqlite:./dir.db\nadmin: {keys: [{key: k}]}\ncontrol: {enabled: false}\nprometheus: {enabled: false}\n"
+            .write(
+                to: config, atomically: true, encoding: .utf8)
         let unreadable = try Self.run(["serve", "--config", config.path], directory: directory)
         #expect(unreadable.status != 0)
         #expect(unreadable.stderr == "switchboard: cannot open store sqlite:./dir.db: it is a directory\n")

@@ -53,7 +53,9 @@ public struct AccessLogger: Sendable {
                 ]
             }
             if ai.payloads {
-                object["llm_request"] = ["messages": ai.messages, "stream": .bool(exchange.logValues["llm_stream"] == "true")]
+                object["llm_request"] = [
+                    "messages": ai.messages, "stream": .bool(exchange.logValues["llm_stream"] == "true"),
+                ]
                 object["llm_response_text"] = ["content": .string(ai.responseText)]
             }
         }

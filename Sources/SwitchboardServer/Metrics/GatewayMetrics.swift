@@ -110,16 +110,23 @@ public final class GatewayMetrics: Sendable {
         ]
         Counter(label: "apisix_http_status", dimensions: http, factory: factory).increment()
         let base: [(String, String)] = [
-            ("route", route), ("service", x.route?.serviceID ?? ""), ("consumer", consumer), ("node", Self.bounded(node)),
+            ("route", route), ("service", x.route?.serviceID ?? ""), ("consumer", consumer),
+            ("node", Self.bounded(node)),
         ]
         let elapsedMs = Double(AIProxyHandler.milliseconds(x.elapsed))
-        Recorder(label: "apisix_http_latency", dimensions: [("type", "request")] + base, aggregate: true, factory: factory)
-            .record(elapsedMs)
+        Recorder(
+            label: "apisix_http_latency", dimensions: [("type", "request")] + base, aggregate: true, factory: factory
+        )
+        .record(elapsedMs)
         if let upstream = x.upstreamResponseTime {
-            Recorder(label: "apisix_http_latency", dimensions: [("type", "upstream")] + base, aggregate: true, factory: factory)
-                .record(Double(AIProxyHandler.milliseconds(upstream)))
+            Recorder(
+                label: "apisix_http_latency", dimensions: [("type", "upstream")] + base, aggregate: true,
+                factory: factory
+            )
+            .record(Double(AIProxyHandler.milliseconds(upstream)))
         }
-        let requestBytes = x.request.headers[.contentLength].flatMap(Int64.init) ?? Int64(x.bufferedBody?.readableBytes ?? 0)
+        let requestBytes =
+            x.request.headers[.contentLength].flatMap(Int64.init) ?? Int64(x.bufferedBody?.readableBytes ?? 0)
         Counter(label: "apisix_bandwidth", dimensions: [("type", "ingress")] + base, factory: factory)
             .increment(by: requestBytes)
         Counter(label: "apisix_bandwidth", dimensions: [("type", "egress")] + base, factory: factory)
@@ -139,12 +146,17 @@ public final class GatewayMetrics: Sendable {
             .record(completion)
         guard x.status < 400 else { return }
         if let total = x.logValues["apisix_upstream_response_time"].flatMap(Double.init) {
-            Recorder(label: "apisix_llm_latency", dimensions: [("type", "total")] + l.list, aggregate: true, factory: factory)
-                .record(total)
+            Recorder(
+                label: "apisix_llm_latency", dimensions: [("type", "total")] + l.list, aggregate: true, factory: factory
+            )
+            .record(total)
         }
-        if requestType == "ai_stream", let ttft = x.logValues["llm_time_to_first_token"].flatMap(Double.init), ttft > 0 {
-            Recorder(label: "apisix_llm_latency", dimensions: [("type", "ttft")] + l.list, aggregate: true, factory: factory)
-                .record(ttft)
+        if requestType == "ai_stream", let ttft = x.logValues["llm_time_to_first_token"].flatMap(Double.init), ttft > 0
+        {
+            Recorder(
+                label: "apisix_llm_latency", dimensions: [("type", "ttft")] + l.list, aggregate: true, factory: factory
+            )
+            .record(ttft)
         }
     }
 
