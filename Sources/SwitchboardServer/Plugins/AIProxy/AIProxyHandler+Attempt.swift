@@ -190,7 +190,12 @@ extension AIProxyHandler {
         let started = ContinuousClock.now
         let elapsed = { Self.milliseconds(ContinuousClock.now - started) }
         // Counted as upstream wait until this attempt's answer has been read (or failed).
-        defer { if !ai.relayingStream { exchange.upstreamWait += ContinuousClock.now - started } }
+        defer {
+            if !ai.relayingStream {
+                exchange.upstreamWait += ContinuousClock.now - started
+                exchange.upstreamResponseTime = ContinuousClock.now - started
+            }
+        }
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeoutMs)))

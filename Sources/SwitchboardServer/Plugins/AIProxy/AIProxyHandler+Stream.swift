@@ -130,6 +130,7 @@ extension AIProxyHandler {
 
     func finishStream(_ relay: StreamRelay, exchange: Exchange, ai: AIExchange, elapsedMs: Int, broken: String?) {
         exchange.logValues["apisix_upstream_response_time"] = String(elapsedMs)
+        exchange.upstreamResponseTime = .milliseconds(elapsedMs)
         if relay.inspector.hasToolCalls { exchange.logValues["llm_has_tool_calls"] = "true" }
         if !relay.inspector.usage.isEmpty { record(relay.inspector.usage, exchange, ai) }
         if let broken {
