@@ -35,7 +35,7 @@ public final class UpstreamClients: Sendable {
             connect: .milliseconds(Int64(min(profile.readTimeoutMs, 10000))),
             read: .milliseconds(Int64(profile.readTimeoutMs)))
         configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16384)
         // A refused connection must fail the request now (502, or fall over to another
         // instance), not be retried silently until the connect timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
