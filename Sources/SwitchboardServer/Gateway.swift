@@ -53,9 +53,8 @@ public final class Gateway: Sendable {
         let clients = UpstreamClients()
         let health = HealthRegistry(clients: clients, logger: logger)
         let metrics = GatewayMetrics()
-        let manager = ConfigManager(
-            store: store, registry: registry, holder: holder, clients: clients, health: health, metrics: metrics,
-            logger: logger)
+        let services = GatewayServices(clients: clients, health: health, metrics: metrics, logger: logger)
+        let manager = ConfigManager(store: store, registry: registry, holder: holder, services: services)
         do {
             try await manager.start(strict: !store.isWritable)
         } catch {

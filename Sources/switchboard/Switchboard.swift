@@ -86,10 +86,8 @@ struct Validate: AsyncParsableCommand {
         if case .file(let path) = gatewayConfig.store {
             let store = FileConfigStore(path: path, logger: Logger(label: "validate"))
             let manager = ConfigManager(
-                store: store, registry: .builtIn, holder: SnapshotHolder(), clients: UpstreamClients(),
-                health: HealthRegistry(
-                    clients: UpstreamClients(), logger: Logger(label: "validate"), runsCheckers: false),
-                logger: Logger(label: "validate"))
+                store: store, registry: .builtIn, holder: SnapshotHolder(),
+                services: .inert(logger: Logger(label: "validate")))
             do {
                 try await manager.start(strict: true)
             } catch {

@@ -18,13 +18,8 @@ public final class LocalQuotaCounters: QuotaCounterStore {
         self.now = now
     }
 
-    private static let origin = ContinuousClock.now
-
     /// Seconds since this process started, on the monotonic clock.
-    public static let monotonicSeconds: @Sendable () -> Double = {
-        let d = ContinuousClock.now - origin
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+    public static let monotonicSeconds: @Sendable () -> Double = { MonotonicClock.seconds() }
 
     /// The counter for `key`, started anew when its window ended.
     private func current(_ counters: inout [String: Counter], _ key: String, _ window: QuotaWindow, _ t: Double)

@@ -41,17 +41,5 @@ public struct AdminKeyring: Sendable {
     }
 
     /// A fresh random key: 32 bytes from the system generator, hex-encoded.
-    public static func generateKey() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for _ in 0..<4 {
-            var r = rng.next() as UInt64
-            for _ in 0..<16 {
-                out.append(hex[Int(r & 0xF)])
-                r >>= 4
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func generateKey() -> String { Randomness.hex(bytes: 32) }
 }

@@ -20,17 +20,12 @@ public actor ConfigManager {
     public private(set) var rejectedReloads = 0
     private var ids = IDGenerator()
 
-    public init(
-        store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, clients: UpstreamClients,
-        quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry,
-        metrics: GatewayMetrics = GatewayMetrics(), logger: Logger
-    ) {
+    public init(store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, services: GatewayServices) {
         self.store = store
         self.validator = ConfigValidator(catalog: registry.catalog)
-        self.compiler = SnapshotCompiler(
-            registry: registry, clients: clients, quotas: quotas, health: health, metrics: metrics, logger: logger)
+        self.compiler = SnapshotCompiler(registry: registry, services: services)
         self.holder = holder
-        self.logger = logger
+        self.logger = services.logger
     }
 
     /// A write the Admin API refuses; `status` and `body` are what it answers.

@@ -95,19 +95,8 @@ public final class Exchange: @unchecked Sendable {
         return host
     }
 
-    static func makeRequestID() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let hex = Array("0123456789abcdef".utf8)
-        var bytes = [UInt8](repeating: 0, count: 32)
-        for i in stride(from: 0, to: 32, by: 16) {
-            var r = rng.next() as UInt64
-            for j in 0..<16 {
-                bytes[i + j] = hex[Int(r & 0xF)]
-                r >>= 4
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    /// 32 hex characters, like APISIX's request ids.
+    static func makeRequestID() -> String { Randomness.hex(bytes: 16) }
 
     /// The request body, read once and kept; `BodyTooLarge` past the configured limit.
     public func body() async throws -> ByteBuffer {

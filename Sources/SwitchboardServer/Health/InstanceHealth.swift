@@ -35,11 +35,7 @@ public final class InstanceHealth: Sendable {
     /// Listed by the control API: instances with `checks`.
     public var isChecked: Bool { config != nil }
 
-    static let clockOrigin = ContinuousClock.now
-    static func now() -> Double {
-        let d = ContinuousClock.now - clockOrigin
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+    static func now() -> Double { MonotonicClock.seconds() }
 
     /// Claims the right to send a request now (a half-open trial counts).
     public func admit() -> Bool {

@@ -14,24 +14,19 @@ public protocol Plugin: Sendable {
 /// the object the config belongs to (`/apisix/routes/1`, `/apisix/consumers/jack`), which
 /// identifies runtime state such as balancer cursors and quota counters.
 public struct PluginContext: Sendable {
-    public var clients: UpstreamClients
-    public var quotas: any QuotaCounterStore
-    public var health: HealthRegistry
-    public var metrics: GatewayMetrics
-    public var logger: Logger
+    public var services: GatewayServices
     public var parentKey: String
 
-    public init(
-        clients: UpstreamClients, quotas: any QuotaCounterStore, health: HealthRegistry, metrics: GatewayMetrics,
-        logger: Logger, parentKey: String
-    ) {
-        self.clients = clients
-        self.quotas = quotas
-        self.health = health
-        self.metrics = metrics
-        self.logger = logger
+    public init(services: GatewayServices, parentKey: String) {
+        self.services = services
         self.parentKey = parentKey
     }
+
+    public var clients: UpstreamClients { services.clients }
+    public var quotas: any QuotaCounterStore { services.quotas }
+    public var health: HealthRegistry { services.health }
+    public var metrics: GatewayMetrics { services.metrics }
+    public var logger: Logger { services.logger }
 }
 
 /// A compiled plugin config with its phase hooks. A hook returning a response ends the request

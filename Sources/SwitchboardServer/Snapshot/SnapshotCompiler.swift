@@ -7,27 +7,17 @@ import SwitchboardCore
 /// than taking the whole configuration down.
 public struct SnapshotCompiler: Sendable {
     public let registry: PluginRegistry
-    public let clients: UpstreamClients
-    public let quotas: any QuotaCounterStore
-    public let health: HealthRegistry
-    public let metrics: GatewayMetrics
-    public let logger: Logger
+    public let services: GatewayServices
+    var logger: Logger { services.logger }
+    public var health: HealthRegistry { services.health }
 
-    public init(
-        registry: PluginRegistry, clients: UpstreamClients, quotas: any QuotaCounterStore, health: HealthRegistry,
-        metrics: GatewayMetrics, logger: Logger
-    ) {
+    public init(registry: PluginRegistry, services: GatewayServices) {
         self.registry = registry
-        self.clients = clients
-        self.quotas = quotas
-        self.health = health
-        self.metrics = metrics
-        self.logger = logger
+        self.services = services
     }
 
     private func context(_ key: String) -> PluginContext {
-        PluginContext(
-            clients: clients, quotas: quotas, health: health, metrics: metrics, logger: logger, parentKey: key)
+        PluginContext(services: services, parentKey: key)
     }
 
     public func compile(_ state: ConfigState) -> Snapshot {
