@@ -117,7 +117,7 @@ final class Switch: Sendable {
     @Test func retryAfterCoolsAnInstanceDown() async throws {
         let f = try await AIFixture.start()
         defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 429, body: "slow down", headers: [("Retry-After", "1")]) }
+        f.a.reply { _ in .json(status: 429, body: "slow down", headers: [("Retry-After", "3")]) }
         let listed = #","checks":{"passive":{}}"#
         try await f.route(
             #"{"fallback_strategy":["http_429"],"instances":[\#(f.instance("a", f.a, model: "model-a", extra: listed)),\#(f.instance("b", f.b, model: "model-b"))]}"#
@@ -125,9 +125,9 @@ final class Switch: Sendable {
         for _ in 0..<5 { #expect((try await f.chat()).json["model"] == "model-b") }
         #expect(f.a.requests.count == 1)
         let until = try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["cooldown_until"]?.doubleValue ?? 0
-        #expect(until > Date().timeIntervalSince1970 && until < Date().timeIntervalSince1970 + 1.5)
+        #expect(until > Date().timeIntervalSince1970 && until < Date().timeIntervalSince1970 + 3.5)
         f.a.reply(FakeLLM.standard(name: "a"))
-        #expect(try await eventually(timeout: .seconds(3)) { try await f.chat().json["model"] == "model-a" })
+        #expect(try await eventually(timeout: .seconds(6)) { try await f.chat().json["model"] == "model-a" })
     }
 
     @Test func checkersStopWithTheirRoute() async throws {

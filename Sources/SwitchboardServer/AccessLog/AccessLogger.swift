@@ -8,10 +8,36 @@ public struct AccessLogger: Sendable {
     /// One JSON object per line with every variable, for log shippers.
     public let json: Bool
 
+    /// A format part resolved once: request variables are parsed here, not per request.
+    enum CompiledPart: Sendable {
+        case literal([UInt8])
+        case named(String)
+        case request(RequestVariable, name: String)
+    }
+
+    let parts: [CompiledPart]
+
+    /// Variables the logger answers itself (the rest are request or plugin variables).
+    static let ownVariables: Set<String> = [
+        "remote_addr", "remote_port", "remote_user", "time_local", "time_iso8601", "msec", "http_host", "host",
+        "request_line", "request", "request_method", "request_uri", "uri", "args", "query_string", "status",
+        "body_bytes_sent", "bytes_sent", "request_length", "request_time", "http_referer", "http_user_agent",
+        "upstream_addr", "upstream_status", "upstream_response_time", "apisix_upstream_response_time", "scheme",
+        "server_protocol",
+    ]
+
     public init(format: LogFormat, writer: AccessLogWriter, json: Bool = false) {
         self.format = format
         self.writer = writer
         self.json = json
+        self.parts = format.parts.map { part in
+            switch part {
+            case .literal(let text): return .literal(Array(text.utf8))
+            case .variable(let name):
+                return Self.ownVariables.contains(name)
+                    ? .named(name) : .request(RequestVariable(name: name), name: name)
+            }
+        }
     }
 
     /// The variables of a JSON line, in this order.
@@ -79,16 +105,20 @@ public struct AccessLogger: Sendable {
         }
         var line: [UInt8] = []
         line.reserveCapacity(256)
-        for part in format.parts {
+        for part in parts {
+            let value: String?
             switch part {
-            case .literal(let text): line.append(contentsOf: text.utf8)
-            case .variable(let name):
-                let value = Self.value(name, exchange)
-                if let value, !value.isEmpty {
-                    line.append(contentsOf: value.utf8)
-                } else {
-                    line.append(UInt8(ascii: "-"))
-                }
+            case .literal(let bytes):
+                line.append(contentsOf: bytes)
+                continue
+            case .named(let name): value = Self.value(name, exchange)
+            case .request(let variable, let name):
+                value = exchange.value(of: variable)?.stringValue ?? exchange.logValues[name] ?? Self.defaults[name]
+            }
+            if let value, !value.isEmpty {
+                line.append(contentsOf: value.utf8)
+            } else {
+                line.append(UInt8(ascii: "-"))
             }
         }
         line.append(0x0A)

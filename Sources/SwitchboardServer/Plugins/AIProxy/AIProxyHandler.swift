@@ -170,19 +170,18 @@ struct AIProxyHandler: PluginHandler {
         case "vars_combinations":
             var result = ""
             var resolvedAny = false
-            let format = (try? LogFormat(key))?.parts ?? [.literal(key)]
-            for part in format {
+            for part in balancer.keyParts {
                 switch part {
                 case .literal(let text): result += text
-                case .variable(let name):
-                    if let v = exchange.value(of: RequestVariable(name: name))?.stringValue {
+                case .variable(let variable):
+                    if let v = exchange.value(of: variable)?.stringValue {
                         result += v
                         resolvedAny = true
                     }
                 }
             }
             value = resolvedAny ? result : nil
-        default: value = exchange.value(of: RequestVariable(name: key))?.stringValue
+        default: value = balancer.keyVariable.flatMap { exchange.value(of: $0)?.stringValue }
         }
         return value ?? exchange.remoteAddress
     }
@@ -334,7 +333,24 @@ final class AIBalancer: Sendable {
     private let picker: Mutex<PriorityPicker>
     let ring: HashRing?
 
+    enum KeyPart: Sendable {
+        case literal(String)
+        case variable(RequestVariable)
+    }
+
+    /// The chash key compiled once: a `$var` template (`vars_combinations`) or one variable.
+    let keyParts: [KeyPart]
+    let keyVariable: RequestVariable?
+
     init(settings: AIProxySettings) {
+        let key = settings.hashKey ?? ""
+        keyParts = ((try? LogFormat(key))?.parts ?? [.literal(key)]).map { part in
+            switch part {
+            case .literal(let text): return .literal(text)
+            case .variable(let name): return .variable(RequestVariable(name: name))
+            }
+        }
+        keyVariable = key.isEmpty ? nil : RequestVariable(name: key)
         let start = settings.instances.isEmpty ? 0 : Int.random(in: 0..<settings.instances.count)
         picker = Mutex(
             PriorityPicker(
