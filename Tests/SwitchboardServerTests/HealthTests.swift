@@ -93,7 +93,7 @@ final class Switch: Sendable {
         f.a.reply { seen in
             failing.isOn ? .json(status: 500, body: "down") : FakeLLM.standard(name: "a")(seen)
         }
-        let passive = #","checks":{"passive":{"unhealthy":{"http_failures":2},"cooldown":1}}"#
+        let passive = #","checks":{"passive":{"unhealthy":{"http_failures":2},"cooldown":2}}"#
         try await f.route(
             #"{"fallback_strategy":"http_5xx","instances":[\#(f.instance("a", f.a, model: "model-a", extra: passive)),\#(f.instance("b", f.b, model: "model-b"))]}"#
         )
@@ -105,7 +105,7 @@ final class Switch: Sendable {
         failing.set(false)
         // After the cooldown one trial request is let through; it succeeds and closes the breaker.
         #expect(
-            try await eventually(timeout: .seconds(3)) {
+            try await eventually(timeout: .seconds(5)) {
                 try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["available"] == true
             })
         for _ in 0..<3 { _ = try await f.chat() }
