@@ -14,12 +14,9 @@ public final class LocalQuotaCounters: QuotaCounterStore {
     private let operations = Atomic<Int>(0)
 
     /// - Parameter now: seconds on a monotonic clock (injectable for tests).
-    public init(now: @escaping @Sendable () -> Double = LocalQuotaCounters.monotonicSeconds) {
+    public init(now: @escaping @Sendable () -> Double = { MonotonicClock.seconds() }) {
         self.now = now
     }
-
-    /// Seconds since this process started, on the monotonic clock.
-    public static let monotonicSeconds: @Sendable () -> Double = { MonotonicClock.seconds() }
 
     /// The counter for `key`, started anew when its window ended.
     private func current(_ counters: inout [String: Counter], _ key: String, _ window: QuotaWindow, _ t: Double)

@@ -45,6 +45,17 @@ public final class UpstreamClients: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// Whether a failed upstream call timed out (504) rather than failed to connect or broke (502).
+    public static func isTimeout(_ error: any Error) -> Bool {
+        if let clientError = error as? HTTPClientError,
+            clientError == .readTimeout || clientError == .deadlineExceeded || clientError == .connectTimeout
+        {
+            return true
+        }
+        let text = "\(error)".lowercased()
+        return text.contains("timeout") || text.contains("timed out")
+    }
+
     public func shutdown() async {
         let all = clients.withLock { clients in
             defer { clients = [:] }

@@ -97,13 +97,7 @@ public struct UpstreamProxy: Sendable {
 
     /// 502 when the upstream cannot be reached, 504 when it does not answer in time.
     static func transportFailure(_ error: any Error, exchange: Exchange) -> Response {
-        let isTimeout: Bool
-        if let clientError = error as? HTTPClientError {
-            isTimeout =
-                clientError == .deadlineExceeded || clientError == .readTimeout || clientError == .connectTimeout
-        } else {
-            isTimeout = "\(error)".lowercased().contains("timeout") || "\(error)".lowercased().contains("timed out")
-        }
+        let isTimeout = UpstreamClients.isTimeout(error)
         exchange.upstreamStatus = isTimeout ? 504 : 502
         if isTimeout {
             return GatewayResponse.json(

@@ -116,15 +116,6 @@ public final class Exchange: @unchecked Sendable {
     /// Whether the body has been read into memory (so proxying sends the buffer, not a stream).
     public var bufferedBody: ByteBuffer? { bodyBuffer }
 
-    /// The body parsed as JSON, once; `nil` when it is not JSON.
-    public func jsonBody() async throws -> JSONValue? {
-        if let parsedBody { return parsedBody }
-        let buffer = try await body()
-        let value = try? JSONParser.parse(buffer.readableBytesView)
-        parsedBody = .some(value)
-        return value
-    }
-
     /// The body parsed as JSON, once; throws the parser's error (with its position) when it is
     /// not JSON, for plugins that answer with it.
     public func parsedJSONBody() async throws -> JSONValue {

@@ -48,8 +48,7 @@ struct ActiveChecker: Sendable {
         } catch is CancellationError {
             return
         } catch {
-            let timeout =
-                "\(error)".lowercased().contains("timeout") || (error as? HTTPClientError) == .deadlineExceeded
+            let timeout = UpstreamClients.isTimeout(error)
             health.reportProbe(success: false, failure: timeout ? .timeout : .tcp, result: "\(error)")
         }
     }

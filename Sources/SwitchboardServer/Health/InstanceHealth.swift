@@ -85,7 +85,6 @@ public final class InstanceHealth: Sendable {
 
     func reportProbe(success: Bool, failure: HealthState.Failure, result: String) {
         guard let active = config?.active else { return }
-        let now = Self.now()
         let change: HealthState.Change? = state.withLock { state in
             state.lastProbeAt = Date().timeIntervalSince1970
             state.lastProbeResult = result
@@ -96,7 +95,6 @@ public final class InstanceHealth: Sendable {
             case .tcp: threshold = active.tcpFailures
             case .timeout: threshold = active.timeouts
             }
-            _ = now
             return state.probeFailed(failure, threshold: threshold)
         }
         log(change)

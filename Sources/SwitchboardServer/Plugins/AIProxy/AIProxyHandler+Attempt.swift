@@ -72,13 +72,7 @@ extension AIProxyHandler {
     /// Maps a transport error to 504 (timeout) or 502 (refused, reset, TLS, anything else).
     static func transportFailure(_ error: any Error, elapsedMs: Int) -> AttemptFailure {
         let text = "\(error)"
-        var isTimeout = text.lowercased().contains("timeout") || text.lowercased().contains("timed out")
-        if let clientError = error as? HTTPClientError {
-            isTimeout =
-                clientError == .readTimeout || clientError == .deadlineExceeded || clientError == .connectTimeout
-                || isTimeout
-        }
-        if isTimeout {
+        if UpstreamClients.isTimeout(error) {
             return .gatewayError(
                 status: 504, message: "upstream timed out: \(text)", code: "upstream_timeout", elapsedMs: elapsedMs)
         }
