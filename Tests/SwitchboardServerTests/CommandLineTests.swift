@@ -18,45 +18,28 @@ import Testing
     }
 
     /// A running `switchboard` process whose output goes to files.
-    final class Running: @unchecked Sendable {
-        let process = Process()
+    final class Running: Sendable {
+        let child: Spawned
         let stderrURL: URL
 
         init(_ arguments: [String], directory: URL, environment: [String: String] = [:]) throws {
-            process.executableURL = CommandLineTests.binary
-            process.arguments = arguments
-            process.currentDirectoryURL = directory
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             stderrURL = directory.appendingPathComponent("stderr-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: stderrURL)
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            child = try Spawned(
+                CommandLineTests.binary.path, arguments, directory: directory.path, environment: environment,
+                stderr: stderrURL.path)
         }
 
         var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 
         func kill(_ signal: Int32) {
-            Foundation.kill(process.processIdentifier, signal)
-            process.waitUntilExit()
+            child.signal(signal)
+            _ = child.wait()
         }
     }
 
     static func run(_ arguments: [String], directory: URL) throws -> Finished {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        process.waitUntilExit()
-        return Finished(
-            status: process.terminationStatus,
-            stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-            stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        let result = try Spawned.run(binary.path, arguments, directory: directory.path)
+        return Finished(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     static func freePort() throws -> Int {

@@ -15,19 +15,11 @@ import Testing
         var script = URL(fileURLWithPath: #filePath)
         while script.lastPathComponent != "Tests" { script.deleteLastPathComponent() }
         script.appendPathComponent("Clients/openai_client.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, f.gw.proxyBase + "/v1", f.gw.proxyBase + "/broken/v1"]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(errors)")
-        let seen = try JSONParser.parse(Array(output))
+        let result = try Spawned.run(
+            "python3", [script.path, f.gw.proxyBase + "/v1", f.gw.proxyBase + "/broken/v1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let output = Array(result.stdout.utf8)
+        let seen = try JSONParser.parse(output)
         #expect(seen["chat"] == ["model": "gpt-4o", "content": "1+1 equals 2.", "total_tokens": 31])
         #expect(seen["stream"] == ["text": "1+1 equals 2.", "usage": nil])
         #expect(seen["stream_with_usage"] == 31)

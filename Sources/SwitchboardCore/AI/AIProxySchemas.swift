@@ -58,6 +58,38 @@ public enum AIProxySchemas {
         ),
     ]
 
+    /// Switchboard's resilience fields (issue 8). None has a top-level default, so a
+    /// configuration without them is stored exactly as APISIX stores it.
+    static let resilience: [(String, Schema)] = [
+        (
+            "retry",
+            Schema(
+                type: .object,
+                properties: [
+                    "per_instance": Schema(type: .integer, minimum: 0, maximum: 10, default: 0),
+                    "backoff_ms": Schema(type: .integer, minimum: 0, maximum: 60000, default: 500),
+                    "max_backoff_ms": Schema(type: .integer, minimum: 0, maximum: 300_000, default: 5000),
+                    "jitter": Schema(type: .boolean, default: true),
+                    "honor_retry_after": Schema(type: .boolean, default: true),
+                    "max_retry_after_ms": Schema(type: .integer, minimum: 0, maximum: 600_000, default: 30000),
+                ], additionalProperties: .forbidden)
+        ),
+        ("response_header_timeout_ms", Schema(type: .integer, minimum: 1, maximum: 600_000)),
+        ("first_token_timeout_ms", Schema(type: .integer, minimum: 1, maximum: 600_000)),
+        ("stream_idle_timeout_ms", Schema(type: .integer, minimum: 1, maximum: 600_000)),
+        ("request_timeout_ms", Schema(type: .integer, minimum: 1, maximum: 3_600_000)),
+        ("stream_continuation", Schema(type: .boolean)),
+        (
+            "breaker",
+            Schema(
+                type: .object,
+                properties: [
+                    "failures": Schema(type: .integer, minimum: 1, maximum: 1000, default: 3),
+                    "open_ms": Schema(type: .integer, minimum: 1, maximum: 3_600_000, default: 10000),
+                ], additionalProperties: .forbidden)
+        ),
+    ]
+
     static let instance = Schema(
         type: .object,
         properties: [
@@ -70,6 +102,7 @@ public enum AIProxySchemas {
             "override": override,
             "provider_conf": Schema(type: .object),
             "checks": checks,
+            "supports_assistant_prefill": Schema(type: .boolean),
         ],
         required: ["name", "provider", "weight", "auth"])
 
@@ -93,7 +126,9 @@ public enum AIProxySchemas {
                 Schema(anyOf: [
                     Schema(type: .string, enum: ["instance_health_and_rate_limiting", "http_429", "http_5xx"]),
                     Schema(
-                        type: .array, items: Schema(type: .string, enum: ["rate_limiting", "http_429", "http_5xx"])),
+                        type: .array,
+                        items: Schema(
+                            type: .string, enum: ["rate_limiting", "http_429", "http_5xx", "context_length"])),
                 ])
             ),
             (
@@ -105,6 +140,7 @@ public enum AIProxySchemas {
             ("max_retries", Schema(type: .integer, minimum: 0)),
             ("retry_on_failure_within_ms", Schema(type: .integer, minimum: 1)),
         ]
+        properties += resilience
         properties += common
         return Schema(type: .object, propertyList: properties, required: ["instances"])
     }()

@@ -16,6 +16,8 @@ public struct AIInstance: Sendable {
     public var requestBody: [AIProtocol: JSONValue]
     public var forceOverride: Bool
     public var checks: HealthCheckConfig?
+    /// Accepts a trailing assistant message as the start of its answer (stream continuation).
+    public var supportsAssistantPrefill: Bool
 
     public init(json: JSONValue, name: String? = nil) {
         self.name = name ?? json["name"]?.stringValue ?? ""
@@ -36,6 +38,7 @@ public struct AIInstance: Sendable {
         }
         self.requestBody = bodies
         self.forceOverride = json["override"]?["request_body_force_override"]?.boolValue ?? false
+        self.supportsAssistantPrefill = json["supports_assistant_prefill"]?.boolValue ?? false
         var checks = HealthCheckConfig(json["checks"])
         if var active = checks?.active {
             // Probes carry the instance's credentials, as APISIX's checker does.
@@ -63,6 +66,8 @@ public struct FallbackStrategy: Sendable, Equatable {
     public var http5xx = false
     /// Skip instances whose `ai-rate-limiting` quota is spent.
     public var rateLimiting = false
+    /// Move a context-length 400 to the next instance (a model with a larger window).
+    public var contextLength = false
 
     public init(_ value: JSONValue?) {
         switch value {
@@ -75,6 +80,7 @@ public struct FallbackStrategy: Sendable, Equatable {
             http429 = names.contains("http_429")
             http5xx = names.contains("http_5xx")
             rateLimiting = names.contains("rate_limiting")
+            contextLength = names.contains("context_length")
         default:
             break
         }
@@ -103,6 +109,7 @@ public struct AIProxySettings: Sendable {
     public var logPayloads: Bool
     /// `ai-proxy` is a single instance that never retries.
     public var isSingle: Bool
+    public var resilience: ResilienceSettings
 
     /// From a validated `ai-proxy-multi` config.
     public init(multi json: JSONValue) {
@@ -114,6 +121,7 @@ public struct AIProxySettings: Sendable {
         fallbackStatuses = Set((json["fallback_http_statuses"]?.arrayValue ?? []).compactMap(\.intValue))
         maxRetries = json["max_retries"]?.intValue
         retryOnFailureWithinMs = json["retry_on_failure_within_ms"]?.intValue
+        resilience = ResilienceSettings(json, timeoutMs: timeoutMs)
     }
 
     /// From a validated `ai-proxy` config: one instance named `ai-proxy-<provider>`.
@@ -143,5 +151,32 @@ public struct AIProxySettings: Sendable {
         logSummaries = json["logging"]?["summaries"]?.boolValue ?? false
         logPayloads = json["logging"]?["payloads"]?.boolValue ?? false
         isSingle = false
+        resilience = ResilienceSettings(JSONValue.object([:]), timeoutMs: timeoutMs)
+    }
+}
+
+/// The resilience fields of `ai-proxy-multi` in typed form, with their defaults. With none set
+/// the behaviour is APISIX's: the header and idle timeouts default to `timeout` (APISIX's
+/// read timeout), nothing is retried in place, there is no breaker and no continuation.
+public struct ResilienceSettings: Sendable {
+    public var retry: RetryPolicy
+    public var responseHeaderTimeoutMs: Int
+    /// From the request's start to the first content-bearing chunk; `timeout` when unset.
+    public var firstTokenTimeoutMs: Int
+    public var streamIdleTimeoutMs: Int
+    /// Every attempt, wait and fallback of a request fits in this (default 120 s, or
+    /// `timeout` when that is longer).
+    public var requestTimeoutMs: Int
+    public var streamContinuation: Bool
+    public var breaker: BreakerPolicy?
+
+    public init(_ json: JSONValue, timeoutMs: Int) {
+        retry = RetryPolicy(json["retry"])
+        responseHeaderTimeoutMs = json["response_header_timeout_ms"]?.intValue ?? timeoutMs
+        firstTokenTimeoutMs = json["first_token_timeout_ms"]?.intValue ?? timeoutMs
+        streamIdleTimeoutMs = json["stream_idle_timeout_ms"]?.intValue ?? timeoutMs
+        requestTimeoutMs = json["request_timeout_ms"]?.intValue ?? max(120_000, timeoutMs)
+        streamContinuation = json["stream_continuation"]?.boolValue ?? false
+        breaker = json["breaker"].map(BreakerPolicy.init)
     }
 }

@@ -49,5 +49,17 @@ public struct TokenUsage: Sendable, Equatable {
         if !other.raw.isNull { raw = raw.merging(patch: other.raw) }
     }
 
+    /// Two attempts' usage together (a stream and its continuation): each was charged by
+    /// its provider, so the counts add up.
+    public mutating func add(_ other: TokenUsage) {
+        prompt += other.prompt
+        completion += other.completion
+        total += other.total
+        cacheRead += other.cacheRead
+        cacheCreation += other.cacheCreation
+        reasoning += other.reasoning
+        if raw.isNull { raw = other.raw }
+    }
+
     public var isEmpty: Bool { prompt == 0 && completion == 0 && total == 0 }
 }

@@ -42,9 +42,10 @@ public final class HealthRegistry: Sendable {
     /// The health object for an instance: the existing one when nothing about it changed.
     func declare(
         key: String, routeID: String?, instance: String, host: String, port: Int, scheme: String,
-        config: HealthCheckConfig?
+        config: HealthCheckConfig?, breaker: BreakerPolicy? = nil
     ) -> InstanceHealth {
-        let signature = "\(instance)|\(scheme)://\(host):\(port)|\(String(describing: config))"
+        let signature =
+            "\(instance)|\(scheme)://\(host):\(port)|\(String(describing: config))|\(String(describing: breaker))"
         let generation = currentGeneration
         return entries.withLock { entries in
             if var entry = entries[key], entry.signature == signature {
@@ -55,7 +56,7 @@ public final class HealthRegistry: Sendable {
             entries[key]?.checker?.cancel()
             let health = InstanceHealth(
                 key: key, routeID: routeID, instance: instance, host: host, port: port, scheme: scheme,
-                config: config, logger: logger)
+                config: config, breaker: breaker, logger: logger)
             entries[key] = Entry(health: health, signature: signature, generation: generation, checker: nil)
             return health
         }

@@ -15,12 +15,17 @@ public final class InstanceHealth: Sendable {
     public let scheme: String
     public let config: HealthCheckConfig?
     let state = Mutex(HealthState())
+    /// `breaker` of the plugin: `nil` when not configured (APISIX behaviour).
+    public let breakerPolicy: BreakerPolicy?
+    let breaker: Mutex<CircuitBreaker?>
     let logger: Logger
 
     init(
         key: String, routeID: String?, instance: String, host: String, port: Int, scheme: String,
-        config: HealthCheckConfig?, logger: Logger
+        config: HealthCheckConfig?, breaker: BreakerPolicy? = nil, logger: Logger
     ) {
+        self.breakerPolicy = breaker
+        self.breaker = Mutex(breaker.map(CircuitBreaker.init))
         self.key = key
         self.routeID = routeID
         self.instance = instance
@@ -32,20 +37,55 @@ public final class InstanceHealth: Sendable {
     }
 
     var activeChecked: Bool { config?.active != nil }
-    /// Listed by the control API: instances with `checks`.
-    public var isChecked: Bool { config != nil }
+    /// Listed by the control API: instances with `checks` or a breaker.
+    public var isChecked: Bool { config != nil || breakerPolicy != nil }
 
     static func now() -> Double { MonotonicClock.seconds() }
 
-    /// Claims the right to send a request now (a half-open trial counts).
+    /// Claims the right to send a request now (a half-open trial of the passive checks or of
+    /// the breaker counts).
     public func admit() -> Bool {
         let now = Self.now()
-        return state.withLock { $0.admit(now: now, activeChecked: activeChecked) }
+        let nowMs = Int(now * 1000)
+        guard breaker.withLock({ $0?.isAvailable(nowMs: nowMs) ?? true }) else { return false }
+        guard state.withLock({ $0.admit(now: now, activeChecked: activeChecked) }) else { return false }
+        let admitted = breaker.withLock { $0 == nil ? true : $0!.admit(nowMs: nowMs) }
+        if !admitted { state.withLock { $0.trialAbandoned() } }
+        return admitted
     }
 
     public func isAvailable() -> Bool {
         let now = Self.now()
+        guard breaker.withLock({ $0?.isAvailable(nowMs: Int(now * 1000)) ?? true }) else { return false }
         return state.withLock { $0.isAvailable(now: now, activeChecked: activeChecked) }
+    }
+
+    /// The breaker's state name (`closed`, `open`, `half_open`), `nil` without a breaker.
+    public var breakerState: String? { breaker.withLock { $0?.name } }
+
+    /// Feeds an attempt's outcome to the breaker: `nil` is a success (the instance answered,
+    /// even with a client error); an instance failure counts towards opening it.
+    public func reportToBreaker(_ errorClass: ErrorClass?) {
+        guard breakerPolicy != nil else { return }
+        let nowMs = Int(Self.now() * 1000)
+        let (opened, closed): (Bool, Bool) = breaker.withLock { breaker in
+            guard breaker != nil else { return (false, false) }
+            if let errorClass, errorClass.isInstanceFailure { return (breaker!.failed(nowMs: nowMs), false) }
+            return (false, breaker!.succeeded())
+        }
+        if opened {
+            logger.warning(
+                "breaker of instance \(instance) (\(key)) opened after \(errorClass?.rawValue ?? "failure") for \(breakerPolicy!.openMs)ms"
+            )
+        } else if closed {
+            logger.notice("breaker of instance \(instance) (\(key)) closed")
+        }
+    }
+
+    /// A breaker trial that ended without a verdict (the client left).
+    func breakerTrialAbandoned() {
+        let nowMs = Int(Self.now() * 1000)
+        breaker.withLock { $0?.trialAbandoned(nowMs: nowMs) }
     }
 
     func log(_ change: HealthState.Change?) {
@@ -112,7 +152,8 @@ public final class InstanceHealth: Sendable {
         let now = Self.now()
         let unixNow = Date().timeIntervalSince1970
         let s = state.withLock { $0 }
-        let available = s.isAvailable(now: now, activeChecked: activeChecked)
+        let breakerOpen = !breaker.withLock { $0?.isAvailable(nowMs: Int(now * 1000)) ?? true }
+        let available = s.isAvailable(now: now, activeChecked: activeChecked) && !breakerOpen
         var node: JSONObject = [
             "host": .string(host), "port": .int(port),
             "status": .string(s.healthy && !s.ejected ? "healthy" : "unhealthy"),
@@ -121,7 +162,7 @@ public final class InstanceHealth: Sendable {
                 "timeout_failure": .int(s.timeoutFailures),
             ],
             "cooldown_until": s.cooldownUntil.map { .double(unixNow + ($0 - now)) } ?? .null,
-            "breaker": .string(s.breaker.rawValue),
+            "breaker": .string(breakerState ?? s.breaker.rawValue),
             "available": .bool(available),
         ]
         if let at = s.lastProbeAt {

@@ -18,6 +18,8 @@ final class FakeLLM: Sendable {
         var headers: HTTPFields
         var body: JSONValue
         var rawBody: String
+        /// When the request arrived.
+        var at = ContinuousClock.now
     }
 
     enum StreamEnd: Sendable {
@@ -37,6 +39,8 @@ final class FakeLLM: Sendable {
         case json(status: Int, body: String, headers: [(String, String)] = [])
         /// Events are written one per chunk; `gate` (if set) is awaited after `gateAfter` events.
         case sse(events: [String], end: StreamEnd = .close, gateAfter: Int? = nil, status: Int = 200)
+        /// Events each written after its delay (first tokens that take long, idle stalls).
+        case sseTimed(events: [(delayMs: Int, event: String)], end: StreamEnd = .close)
         case hang
     }
 
@@ -231,6 +235,26 @@ final class FakeLLM: Sendable {
         case .hang:
             try await Task.sleep(for: .seconds(3600))
             return Response(status: .ok)
+        case .sseTimed(let events, let end):
+            let disconnected = disconnectContinuation
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    do {
+                        for (delay, event) in events {
+                            if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+                            try await writer.write(ByteBuffer(string: event))
+                        }
+                        switch end {
+                        case .close: try await writer.finish(nil)
+                        case .cut: throw CancellationError()
+                        case .hang: try await Task.sleep(for: .seconds(3600))
+                        }
+                    } catch {
+                        disconnected.yield()
+                        throw error
+                    }
+                })
         case .sse(let events, let end, let gateAfter, let status):
             let gate = self.gate
             let disconnected = disconnectContinuation

@@ -15,6 +15,10 @@ struct AttemptFailure {
     var elapsedMs: Int
     /// The gateway's error code when the gateway made the failure (`upstream_timeout`, ...).
     var code: String?
+    /// What kind of failure this was: decides retry, fallback and the breaker.
+    var errorClass: ErrorClass = .server
+    /// The provider's wait hint (`Retry-After`, `retry-after-ms`), in milliseconds.
+    var retryAfterMs: Int?
 
     func response(status override: Int? = nil) -> Response {
         var fields = headers
@@ -26,12 +30,13 @@ struct AttemptFailure {
 
     /// An OpenAI-style error body, so SDKs raise a proper error.
     static func gatewayError(
-        status: Int, message: String, code: String, elapsedMs: Int, type: String = "upstream_error"
+        status: Int, message: String, code: String, elapsedMs: Int, errorClass: ErrorClass,
+        type: String = "upstream_error"
     ) -> AttemptFailure {
         let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "code": .string(code)]]
         return AttemptFailure(
             status: status, body: body.serializedBytes(), contentType: "application/json", elapsedMs: elapsedMs,
-            code: code)
+            code: code, errorClass: errorClass)
     }
 }
 
@@ -69,15 +74,38 @@ extension AIProxyHandler {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    /// Maps a transport error to 504 (timeout) or 502 (refused, reset, TLS, anything else).
-    static func transportFailure(_ error: any Error, elapsedMs: Int) -> AttemptFailure {
+    /// Where in an attempt a transport error happened, for its class.
+    enum Phase {
+        /// Waiting for the response head; `budgetBound` when the request's budget, not the
+        /// header timeout, set the deadline.
+        case head(budgetBound: Bool)
+        case body
+    }
+
+    /// Maps a transport error to 504 (timeout) or 502 (refused, reset, TLS, anything else),
+    /// with its error class.
+    static func transportFailure(_ error: any Error, elapsedMs: Int, phase: Phase) -> AttemptFailure {
         let text = "\(error)"
-        if UpstreamClients.isTimeout(error) {
+        if let clientError = error as? HTTPClientError, clientError == .connectTimeout {
             return .gatewayError(
-                status: 504, message: "upstream timed out: \(text)", code: "upstream_timeout", elapsedMs: elapsedMs)
+                status: 504, message: "upstream connect timed out: \(text)", code: "upstream_timeout",
+                elapsedMs: elapsedMs, errorClass: .transport)
+        }
+        if UpstreamClients.isTimeout(error) {
+            let errorClass: ErrorClass
+            switch phase {
+            case .head(let budgetBound):
+                let deadline = (error as? HTTPClientError) == .deadlineExceeded
+                errorClass = deadline && budgetBound ? .requestTimeout : .headerTimeout
+            case .body: errorClass = .idleTimeout
+            }
+            return .gatewayError(
+                status: 504, message: "upstream timed out (\(errorClass.rawValue)): \(text)", code: "upstream_timeout",
+                elapsedMs: elapsedMs, errorClass: errorClass)
         }
         return .gatewayError(
-            status: 502, message: "upstream unreachable: \(text)", code: "upstream_unreachable", elapsedMs: elapsedMs)
+            status: 502, message: "upstream unreachable: \(text)", code: "upstream_unreachable", elapsedMs: elapsedMs,
+            errorClass: .transport)
     }
 
     /// The URL, method, headers and body of one attempt.
@@ -160,15 +188,52 @@ extension AIProxyHandler {
             ?? text
     }
 
-    /// One attempt against one instance.
-    func attempt(_ index: Int, _ exchange: Exchange, _ ai: AIExchange) async -> AttemptOutcome {
+    /// The pooled client for this request. Its read timeout is the stream idle timeout for
+    /// streams (no byte for that long is idle, also while waiting for the head) and the longer
+    /// of the header and idle timeouts otherwise (a whole answer comes after its generation).
+    func client(streaming: Bool) -> HTTPClient {
+        let r = settings.resilience
+        let read = streaming ? r.streamIdleTimeoutMs : max(r.responseHeaderTimeoutMs, r.streamIdleTimeoutMs)
+        return context.clients.client(readTimeoutMs: read, verifyTLS: settings.sslVerify)
+    }
+
+    /// Sends `request` and waits for the head until the header timeout or the request's
+    /// deadline, whichever comes first.
+    func send(_ request: HTTPClientRequest, streaming: Bool, deadline: ContinuousClock.Instant) async throws(SendError)
+        -> HTTPClientResponse
+    {
+        let header = Duration.milliseconds(settings.resilience.responseHeaderTimeoutMs)
+        let now = ContinuousClock.now
+        let budgetBound = deadline < now + header
+        let wait = min(header, max(deadline - now, .zero))
+        do {
+            return try await client(streaming: streaming).execute(
+                request, deadline: .now() + .nanoseconds(Int64(wait / .nanoseconds(1))))
+        } catch {
+            throw SendError(error: error, budgetBound: budgetBound)
+        }
+    }
+
+    struct SendError: Error {
+        var error: any Error
+        var budgetBound: Bool
+    }
+
+    /// One attempt against one instance. `deadline` is the request's budget; `canTakeOver`
+    /// says whether another instance could take the request if this one is slow to its first
+    /// token (only then is `first_token_timeout_ms` enforced).
+    func attempt(
+        _ index: Int, _ exchange: Exchange, _ ai: AIExchange, deadline: ContinuousClock.Instant, canTakeOver: Bool
+    ) async -> AttemptOutcome {
         let instance = settings.instances[index]
         let target = ai.clientProtocol
         guard instance.provider.supports(target) else {
             let message =
                 "provider \(instance.provider.name) does not support \(target.rawValue) protocol (supported: \(instance.provider.supportedList))"
             return .failure(
-                AttemptFailure(status: 400, body: Array(message.utf8), contentType: "text/plain", elapsedMs: 0))
+                AttemptFailure(
+                    status: 400, body: Array(message.utf8), contentType: "text/plain", elapsedMs: 0,
+                    errorClass: .clientError))
         }
         let shaped = RequestShaper.shape(ai.body, target: target, instance: instance)
         let tools = (shaped.body ?? ai.body)["tools"]?.arrayValue?.count ?? 0
@@ -178,9 +243,8 @@ extension AIProxyHandler {
             return .failure(
                 .gatewayError(
                     status: 500, message: "instance \(instance.name) has no endpoint", code: "no_endpoint",
-                    elapsedMs: 0))
+                    elapsedMs: 0, errorClass: .clientError))
         }
-        let client = context.clients.client(readTimeoutMs: settings.timeoutMs, verifyTLS: settings.sslVerify)
         let started = ContinuousClock.now
         let elapsed = { Self.milliseconds(ContinuousClock.now - started) }
         // Counted as upstream wait until this attempt's answer has been read (or failed).
@@ -192,30 +256,38 @@ extension AIProxyHandler {
         }
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .milliseconds(Int64(settings.timeoutMs)))
+            response = try await send(request, streaming: ai.streaming, deadline: deadline)
         } catch {
             exchange.logValues["apisix_upstream_response_time"] = String(elapsed())
             exchange.upstreamStatus = nil
-            return .failure(Self.transportFailure(error, elapsedMs: elapsed()))
+            return .failure(
+                Self.transportFailure(error.error, elapsedMs: elapsed(), phase: .head(budgetBound: error.budgetBound)))
         }
         let status = Int(response.status.code)
         exchange.upstreamStatus = status
         let contentType = response.headers.first(name: "content-type")
         let passthrough = Self.passthroughHeaders(response.headers)
 
-        if status == 429 || status >= 500 || settings.fallbackStatuses.contains(status) {
+        if status >= 400 {
+            // Every error answer is read (bounded) and classified; 4xx other than
+            // context-length and those listed in fallback_http_statuses go back as sent.
             let body = (try? await response.body.collect(upTo: Self.errorBodyLimit)).map { Array(buffer: $0) } ?? []
             let ms = elapsed()
             exchange.logValues["apisix_upstream_response_time"] = String(ms)
             exchange.logValues["llm_time_to_first_token"] = String(ms)
+            let retryAfter = Self.retryAfter(passthrough).map { Int($0 * 1000) }
             return .failure(
                 AttemptFailure(
-                    status: status, body: body, contentType: contentType, headers: passthrough, elapsedMs: ms))
+                    status: status, body: body, contentType: contentType, headers: passthrough, elapsedMs: ms,
+                    errorClass: ErrorClass.classify(status: status, body: body), retryAfterMs: retryAfter))
         }
         if contentType?.lowercased().contains("text/event-stream") == true {
+            let first = settings.resilience.firstTokenTimeoutMs
+            let contentDeadline = canTakeOver ? min(started + .milliseconds(first), deadline) : deadline
             return await stream(
-                response, started: started, exchange: exchange, ai: ai, dropUsage: shaped.injectedUsage,
-                headers: passthrough, contentType: contentType ?? "text/event-stream")
+                response, started: started, contentDeadline: contentDeadline, budgetBound: contentDeadline == deadline,
+                exchange: exchange, ai: ai, index: index, dropUsage: shaped.injectedUsage, headers: passthrough,
+                contentType: contentType ?? "text/event-stream")
         }
 
         // A whole (non-streamed) answer.
@@ -226,7 +298,7 @@ extension AIProxyHandler {
             return .failure(
                 AttemptFailure(
                     status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
-                    elapsedMs: elapsed()))
+                    elapsedMs: elapsed(), errorClass: .server))
         }
         let body: ByteBuffer
         do {
@@ -236,15 +308,17 @@ extension AIProxyHandler {
             return .failure(
                 AttemptFailure(
                     status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
-                    elapsedMs: elapsed()))
+                    elapsedMs: elapsed(), errorClass: .server))
         } catch {
-            return .failure(Self.transportFailure(error, elapsedMs: elapsed()))
+            return .failure(Self.transportFailure(error, elapsedMs: elapsed(), phase: .body))
         }
         let ms = elapsed()
         exchange.logValues["apisix_upstream_response_time"] = String(ms)
         exchange.logValues["llm_time_to_first_token"] = String(ms)
         if let json = try? JSONParser.parse(body.readableBytesView) {
             if let usage = TokenUsage(json["usage"]) { record(usage, exchange, ai) }
+            // The model that actually served, as the provider reported it.
+            if let model = json["model"]?.stringValue { exchange.logValues["llm_model"] = model }
             let choices = json["choices"]?.arrayValue ?? []
             let hasTools = choices.contains { !($0["message"]?["tool_calls"]?.arrayValue ?? []).isEmpty }
             if hasTools { exchange.logValues["llm_has_tool_calls"] = "true" }

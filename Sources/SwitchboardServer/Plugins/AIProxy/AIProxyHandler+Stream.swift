@@ -5,29 +5,40 @@ import NIOCore
 import SwitchboardCore
 
 extension AIProxyHandler {
-    /// A streamed answer. Until an event with content arrives nothing is sent to the client,
-    /// so a stream that fails before content (error event, reset, silence past `timeout`) is a
-    /// failed attempt and the fallback rules apply. Once content flowed, a break is reported
-    /// in-band as a final `data: {"error":...}` event without `[DONE]`.
-    func stream(
-        _ response: HTTPClientResponse, started: ContinuousClock.Instant, exchange: Exchange, ai: AIExchange,
-        dropUsage: Bool, headers: HTTPFields, contentType: String
-    ) async -> AttemptOutcome {
-        let relay = StreamRelay(
-            response.body, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: exchange.aiLog?.payloads == true)
-        let elapsed: @Sendable () -> Int = { Self.milliseconds(ContinuousClock.now - started) }
+    /// How a stream opened: its first committed bytes, or the failure of the attempt.
+    enum Opening {
+        case content(first: [UInt8], done: Bool)
+        case failure(AttemptFailure)
+    }
+
+    /// Why a committed stream broke: the message the client gets in-band, and the cause.
+    struct Break {
+        var message: String
+        var cause: ErrorClass
+    }
+
+    /// Reads a stream until its first content (or its clean end). Nothing is sent to the client
+    /// meanwhile, so a stream that fails before content (error event, reset, silence past the
+    /// content deadline) is a failed attempt and the fallback rules apply.
+    func open(
+        _ relay: StreamRelay, started: ContinuousClock.Instant, contentDeadline: ContinuousClock.Instant,
+        budgetBound: Bool, onFirstByte: () -> Void = {}
+    ) async -> Opening {
+        let elapsed = { Self.milliseconds(ContinuousClock.now - started) }
         var first: [UInt8] = []
         var finished = false
-        let contentDeadline = started + .milliseconds(settings.timeoutMs)
         while !relay.committed {
             let chunk: ByteBuffer?
             do {
                 chunk = try await relay.next(before: contentDeadline)
             } catch let error as StreamRelay.NoContentInTime {
+                let errorClass: ErrorClass = budgetBound ? .requestTimeout : .firstTokenTimeout
                 return .failure(
-                    .gatewayError(status: 504, message: "\(error)", code: "upstream_timeout", elapsedMs: elapsed()))
+                    .gatewayError(
+                        status: 504, message: "\(error) (\(errorClass.rawValue))", code: "upstream_timeout",
+                        elapsedMs: elapsed(), errorClass: errorClass))
             } catch {
-                return .failure(Self.transportFailure(error, elapsedMs: elapsed()))
+                return .failure(Self.transportFailure(error, elapsedMs: elapsed(), phase: .body))
             }
             guard let chunk else {
                 if relay.inspector.isComplete {
@@ -38,21 +49,50 @@ extension AIProxyHandler {
                 return .failure(
                     .gatewayError(
                         status: 502, message: "upstream closed the stream before sending any content",
-                        code: "stream_empty", elapsedMs: elapsed()))
+                        code: "stream_empty", elapsedMs: elapsed(), errorClass: .server))
             }
-            if exchange.logValues["llm_time_to_first_token"] == nil || relay.bytesRead == 0 {
-                exchange.logValues["llm_time_to_first_token"] = String(elapsed())
-            }
+            if relay.bytesRead == 0 { onFirstByte() }
             let step = relay.feed(chunk)
             if let error = step.error {
-                return .failure(
-                    .gatewayError(
-                        status: 502, message: "upstream stream failed before content: \(error)", code: "stream_error",
-                        elapsedMs: elapsed()))
+                var failure = AttemptFailure.gatewayError(
+                    status: 502, message: "upstream stream failed before content: \(error)", code: "stream_error",
+                    elapsedMs: elapsed(), errorClass: .server)
+                // An error event is classified like an error answer (overloaded, rate limit, ...).
+                let inferred = ErrorClass.classify(status: 400, body: Array(error.utf8))
+                if inferred == .contextLength || inferred == .contentFiltered {
+                    failure.errorClass = inferred
+                } else if error.lowercased().contains("rate_limit") || error.lowercased().contains("rate limit") {
+                    failure.errorClass = .rateLimited
+                }
+                return .failure(failure)
             }
             first = step.out
             finished = step.done
         }
+        return .content(first: first, done: finished)
+    }
+
+    /// A streamed answer: opened (see ``open``), then relayed chunk by chunk. A break after
+    /// content is continued on a prefill-capable instance when `stream_continuation` is on;
+    /// otherwise (or if that fails) it is reported in-band as a final `data: {"error":...}`
+    /// event carrying the original failure, without `[DONE]`.
+    func stream(
+        _ response: HTTPClientResponse, started: ContinuousClock.Instant, contentDeadline: ContinuousClock.Instant,
+        budgetBound: Bool, exchange: Exchange, ai: AIExchange, index: Int, dropUsage: Bool, headers: HTTPFields,
+        contentType: String
+    ) async -> AttemptOutcome {
+        let keepText = exchange.aiLog?.payloads == true || canContinue(ai)
+        let relay = StreamRelay(response.body, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: keepText)
+        let opening = await open(
+            relay, started: started, contentDeadline: contentDeadline, budgetBound: budgetBound,
+            onFirstByte: {})
+        let first: [UInt8]
+        let alreadyDone: Bool
+        switch opening {
+        case .failure(let failure): return .failure(failure)
+        case .content(let bytes, let done): (first, alreadyDone) = (bytes, done)
+        }
+        exchange.logValues["llm_time_to_first_token"] = String(Self.milliseconds(ContinuousClock.now - started))
 
         ai.relayingStream = true
         exchange.upstreamWait += ContinuousClock.now - started
@@ -63,60 +103,41 @@ extension AIProxyHandler {
         // connection, so it is not reused: say so, or a keep-alive client would send its next
         // request into a closing socket.
         fields[.connection] = "close"
-        let settings = self.settings
-        let logger = context.logger
-        let initial = first
-        let alreadyDone = finished
         let body = ResponseBody { writer in
             defer { ai.activeConnection?.decrement() }
             try await exchange.request.body.consumeWithCancellationOnInboundClose { _ in
-                try await writer.write(ByteBuffer(bytes: initial))
-                var done = alreadyDone
-                var broken: String?
-                while !done {
-                    if let max = settings.maxStreamDurationMs, elapsed() > max {
-                        broken = "max_stream_duration_ms exceeded"
-                        logger.warning(
-                            "aborting AI stream: \(broken!); bytes=\(relay.bytesRead) duration_ms=\(elapsed())")
-                        break
-                    }
-                    let chunk: ByteBuffer?
-                    do {
-                        chunk = try await relay.next()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        broken = "upstream stream failed: \(error)"
-                        break
-                    }
-                    guard let chunk else {
-                        if relay.inspector.isComplete {
-                            // Complete but without `[DONE]`: finish it for the client.
-                            if ai.clientProtocol == .openaiChat {
-                                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                            }
-                        } else {
-                            broken = "upstream closed the stream before it was complete"
+                try await writer.write(ByteBuffer(bytes: first))
+                var tally = StreamTally()
+                var broken: Break?
+                if !alreadyDone { broken = try await self.pump(relay, into: &writer, started: started) }
+                tally.add(relay)
+                var serving = index
+                if let original = broken, self.canContinue(ai), !relay.inspector.hasToolCalls {
+                    self.reportBreak(original, instance: index)
+                    for candidate in self.continuationCandidates(after: index) {
+                        guard
+                            let next = try await self.continueStream(
+                                candidate, text: tally.text, exchange: exchange, ai: ai, into: &writer)
+                        else { continue }
+                        tally.add(next.relay)
+                        serving = candidate
+                        if next.broken == nil {
+                            broken = nil
+                            break
                         }
-                        break
+                        self.reportBreak(next.broken!, instance: candidate)
                     }
-                    let step = relay.feed(chunk)
-                    if !step.out.isEmpty { try await writer.write(ByteBuffer(bytes: step.out)) }
-                    if let error = step.error {
-                        broken = error
-                        break
-                    }
-                    done = step.done
-                    if let max = settings.maxResponseBytes, relay.bytesRead > max {
-                        broken = "max_response_bytes exceeded"
-                        break
-                    }
+                    // The client hears about the original failure, never a continuation's.
+                    if broken != nil { broken = original }
                 }
-                self.finishStream(relay, exchange: exchange, ai: ai, elapsedMs: elapsed(), broken: broken)
+                self.finishStream(
+                    tally, exchange: exchange, ai: ai, serving: serving,
+                    elapsedMs: Self.milliseconds(ContinuousClock.now - started),
+                    broken: broken)
                 if let broken {
                     let event: JSONValue = [
                         "error": [
-                            "message": .string(broken), "type": "upstream_error", "code": "stream_broken",
+                            "message": .string(broken.message), "type": "upstream_error", "code": "stream_broken",
                         ]
                     ]
                     try await writer.write(ByteBuffer(string: "data: \(event.serialized())\n\n"))
@@ -128,26 +149,182 @@ extension AIProxyHandler {
             Response(status: HTTPResponse.Status(code: Int(response.status.code)), headers: fields, body: body))
     }
 
-    func finishStream(_ relay: StreamRelay, exchange: Exchange, ai: AIExchange, elapsedMs: Int, broken: String?) {
+    /// Relays a committed stream to the client until it ends; returns why it broke, if it did.
+    /// A stream that ends (or goes idle) after its finish reason is complete: the gateway
+    /// writes `[DONE]` itself instead of waiting for the sentinel.
+    func pump(_ relay: StreamRelay, into writer: inout any ResponseBodyWriter, started: ContinuousClock.Instant)
+        async throws -> Break?
+    {
+        let proto = relay.inspector.proto
+        while true {
+            if let max = settings.maxStreamDurationMs, Self.milliseconds(ContinuousClock.now - started) > max {
+                context.logger.warning("aborting AI stream: max_stream_duration_ms exceeded; bytes=\(relay.bytesRead)")
+                return Break(message: "max_stream_duration_ms exceeded", cause: .streamBroken)
+            }
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await relay.next()
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if relay.inspector.isComplete {
+                    if proto == .openaiChat { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
+                    return nil
+                }
+                let idle = UpstreamClients.isTimeout(error)
+                return Break(
+                    message: idle
+                        ? "upstream stream idle for more than \(settings.resilience.streamIdleTimeoutMs)ms"
+                        : "upstream stream failed: \(error)",
+                    cause: idle ? .idleTimeout : .transport)
+            }
+            guard let chunk else {
+                if relay.inspector.isComplete {
+                    // Complete but without `[DONE]`: finish it for the client.
+                    if proto == .openaiChat { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
+                    return nil
+                }
+                return Break(message: "upstream closed the stream before it was complete", cause: .transport)
+            }
+            let step = relay.feed(chunk)
+            if !step.out.isEmpty { try await writer.write(ByteBuffer(bytes: step.out)) }
+            if let error = step.error { return Break(message: error, cause: .server) }
+            if step.done { return nil }
+            if let max = settings.maxResponseBytes, relay.bytesRead > max {
+                return Break(message: "max_response_bytes exceeded", cause: .streamBroken)
+            }
+        }
+    }
+
+    /// Usage, tool calls, text and malformed events over a stream and its continuations.
+    struct StreamTally {
+        var usage = TokenUsage()
+        var text = ""
+        var hasToolCalls = false
+        var malformed = 0
+        var model: String?
+
+        mutating func add(_ relay: StreamRelay) {
+            let inspector = relay.inspector
+            if !inspector.usage.isEmpty { usage.add(inspector.usage) }
+            text += inspector.text.joined()
+            hasToolCalls = hasToolCalls || inspector.hasToolCalls
+            malformed += relay.malformedEvents
+            if let m = inspector.model { model = m }
+        }
+    }
+
+    func finishStream(
+        _ tally: StreamTally, exchange: Exchange, ai: AIExchange, serving: Int, elapsedMs: Int, broken: Break?
+    ) {
         exchange.logValues["apisix_upstream_response_time"] = String(elapsedMs)
         exchange.upstreamResponseTime = .milliseconds(elapsedMs)
-        if relay.inspector.hasToolCalls { exchange.logValues["llm_has_tool_calls"] = "true" }
-        if !relay.inspector.usage.isEmpty { record(relay.inspector.usage, exchange, ai) }
+        if tally.hasToolCalls { exchange.logValues["llm_has_tool_calls"] = "true" }
+        if !tally.usage.isEmpty { record(tally.usage, exchange, ai) }
+        if let model = tally.model { exchange.logValues["llm_model"] = model }
+        let routeID = exchange.route?.id ?? ""
+        let node = settings.instances[serving].name
         if let broken {
-            exchange.logValues["llm_error_class"] = "stream_broken"
+            exchange.logValues["llm_error_class"] = ErrorClass.streamBroken.rawValue
             let reason =
-                broken.contains("max_") ? "limit" : broken.lowercased().contains("timed out") ? "timeout" : "upstream"
+                broken.message.contains("max_") ? "limit" : broken.cause == .idleTimeout ? "timeout" : "upstream"
             context.metrics.streamError(reason: reason)
+            context.metrics.attemptFailure(routeID: routeID, node: node, errorClass: .streamBroken)
         }
-        if let log = exchange.aiLog, log.payloads { log.responseText = relay.inspector.text.joined() }
-        if let index = ai.picked {
-            // Mid-stream failures count for passive health like failed requests.
-            let failure: HealthState.Failure? =
-                broken == nil ? nil : (broken!.contains("timed out") || broken!.contains("Timeout") ? .timeout : .tcp)
-            health[index].reportLive(status: exchange.upstreamStatus, failure: failure)
+        if let log = exchange.aiLog, log.payloads { log.responseText = tally.text }
+        if let broken {
+            reportBreak(broken, instance: serving)
+        } else {
+            health[serving].reportLive(status: exchange.upstreamStatus, failure: nil)
+            health[serving].reportToBreaker(nil)
         }
-        if relay.malformedEvents > 0 {
-            context.logger.warning("dropped \(relay.malformedEvents) malformed upstream stream events")
+        if tally.malformed > 0 {
+            context.logger.warning("dropped \(tally.malformed) malformed upstream stream events")
+            context.metrics.malformedEvents(routeID: routeID, node: node, count: tally.malformed)
         }
+    }
+
+    /// Mid-stream failures count for passive health and the breaker like failed requests.
+    func reportBreak(_ broken: Break, instance: Int) {
+        health[instance].reportLive(status: nil, failure: broken.cause == .idleTimeout ? .timeout : .tcp)
+        health[instance].reportToBreaker(.streamBroken)
+    }
+
+    /// Whether a broken stream of this request may be continued on another attempt.
+    func canContinue(_ ai: AIExchange) -> Bool {
+        settings.resilience.streamContinuation && ai.clientProtocol == .openaiChat && ai.streaming
+            && (ai.body["n"]?.intValue ?? 1) == 1
+            && settings.instances.contains(where: \.supportsAssistantPrefill)
+    }
+
+    /// Instances that may continue a stream broken on `failed`: the prefill-capable ones,
+    /// others first (by priority, then configuration order), the failed instance last. Open
+    /// breakers and unhealthy instances are skipped.
+    func continuationCandidates(after failed: Int) -> [Int] {
+        let capable = settings.instances.indices.filter { settings.instances[$0].supportsAssistantPrefill }
+        let others = capable.filter { $0 != failed }.sorted {
+            settings.instances[$0].priority > settings.instances[$1].priority
+        }
+        return (others + capable.filter { $0 == failed }).filter { health[$0].isAvailable() }
+    }
+
+    /// The result of one continuation: its relay, and why it broke (if it did).
+    struct Continued {
+        var relay: StreamRelay
+        var broken: Break?
+    }
+
+    /// Sends the original request plus an assistant message holding `text` (what the client has
+    /// already received) to `index`, and relays only the continuation's content: no second
+    /// role chunk. `nil` when the continuation failed before any content (nothing was written).
+    func continueStream(
+        _ index: Int, text: String, exchange: Exchange, ai: AIExchange, into writer: inout any ResponseBodyWriter
+    ) async throws -> Continued? {
+        let instance = settings.instances[index]
+        var body = ai.body
+        var messages = body["messages"]?.arrayValue ?? []
+        messages.append(["role": "assistant", "content": .string(text)])
+        body["messages"] = .array(messages)
+        let shaped = RequestShaper.shape(body, target: .openaiChat, instance: instance)
+        let bytes = ByteBuffer(bytes: (shaped.body ?? body).serializedBytes())
+        let routeID = exchange.route?.id ?? ""
+        guard let request = buildRequest(instance, exchange, ai, body: bytes) else { return nil }
+        let started = ContinuousClock.now
+        let r = settings.resilience
+        let response: HTTPClientResponse
+        do {
+            response = try await send(
+                request, streaming: true, deadline: started + .milliseconds(r.responseHeaderTimeoutMs))
+        } catch {
+            context.logger.warning("stream continuation on \(instance.name) failed: \(error.error)")
+            context.metrics.continuation(routeID: routeID, node: instance.name, outcome: "failed")
+            return nil
+        }
+        let status = Int(response.status.code)
+        let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+        guard status == 200, contentType.contains("text/event-stream") else {
+            let body = (try? await response.body.collect(upTo: Self.errorBodyLimit)).map { String(buffer: $0) } ?? ""
+            context.logger.warning(
+                "stream continuation on \(instance.name) refused: status \(status) \(body.prefix(200))")
+            context.metrics.continuation(routeID: routeID, node: instance.name, outcome: "failed")
+            health[index].reportToBreaker(ErrorClass.classify(status: status, body: Array(body.utf8)))
+            return nil
+        }
+        let relay = StreamRelay(
+            response.body, proto: .openaiChat, dropUsage: shaped.injectedUsage, keepText: true, dropPreamble: true)
+        let opening = await open(
+            relay, started: started, contentDeadline: started + .milliseconds(r.firstTokenTimeoutMs),
+            budgetBound: false)
+        guard case .content(let first, let done) = opening else {
+            context.logger.warning("stream continuation on \(instance.name) failed before content")
+            context.metrics.continuation(routeID: routeID, node: instance.name, outcome: "failed")
+            return nil
+        }
+        context.logger.info("continuing a broken stream on \(instance.name) after \(text.utf8.count) bytes of text")
+        try await writer.write(ByteBuffer(bytes: first))
+        let broken = done ? nil : try await pump(relay, into: &writer, started: started)
+        context.metrics.continuation(
+            routeID: routeID, node: instance.name, outcome: broken == nil ? "continued" : "failed")
+        return Continued(relay: relay, broken: broken)
     }
 }

@@ -40,7 +40,8 @@ struct AIProxyHandler: PluginHandler {
             return context.health.declare(
                 key: "\(context.parentKey)#instances[\(i)]", routeID: routeID, instance: instance.name,
                 host: endpoint.host.isEmpty ? (instance.checks?.active?.host ?? "") : endpoint.host,
-                port: endpoint.port, scheme: endpoint.scheme, config: instance.checks)
+                port: endpoint.port, scheme: endpoint.scheme, config: instance.checks,
+                breaker: settings.resilience.breaker)
         }
     }
 
@@ -190,19 +191,27 @@ struct AIProxyHandler: PluginHandler {
 
     func proxy(_ exchange: Exchange) async throws -> Response? {
         guard let ai = exchange.ai, var index = ai.picked else { return nil }
+        let resilience = settings.resilience
+        let started = ContinuousClock.now
+        let deadline = started + .milliseconds(resilience.requestTimeoutMs)
+        let sinceStart = { Self.milliseconds(ContinuousClock.now - started) }
+        var budget = RetryBudget(policy: resilience.retry)
         var retries = 0
         while true {
             ai.tried.insert(index)
             ai.attempts += 1
+            budget.recordAttempt(instance: index, atMs: sinceStart())
             let failure: AttemptFailure
             // In flight per attempt, back to 0 when it ends (a stream: when the relay ends).
             let connection = context.metrics.activeConnections(exchange, node: settings.instances[index].name)
             connection.increment()
-            let outcome = await attempt(index, exchange, ai)
+            let outcome = await attempt(
+                index, exchange, ai, deadline: deadline, canTakeOver: canTakeOver(ai, afterTimeoutOn: index))
             switch outcome {
             case .success(let response):
                 if !ai.relayingStream {
                     health[index].reportLive(status: exchange.upstreamStatus, failure: nil)
+                    health[index].reportToBreaker(nil)
                     connection.decrement()
                 } else {
                     ai.activeConnection = connection
@@ -212,9 +221,37 @@ struct AIProxyHandler: PluginHandler {
                 connection.decrement()
                 failure = f
             }
-            report(failure, instance: index)
-            guard canFallBack, shouldFallBack(failure.status) else { return failure.response() }
             let instance = settings.instances[index].name
+            let errorClass = failure.errorClass
+            exchange.logValues["llm_error_class"] = errorClass.rawValue
+            context.metrics.attemptFailure(routeID: exchange.route?.id ?? "", node: instance, errorClass: errorClass)
+            report(failure, instance: index)
+            // A content-policy refusal goes back as the provider sent it: no retry, no fallback.
+            if errorClass == .contentFiltered { return failure.response() }
+
+            // Retryable classes: the same instance again, after a backoff, within the budget.
+            if errorClass.isRetryable, resilience.retry.perInstance > 0, health[index].breakerState != "open" {
+                let now = sinceStart()
+                let decision = budget.decide(
+                    instance: index, errorClass: errorClass, retryAfterMs: failure.retryAfterMs, nowMs: now,
+                    remainingMs: resilience.requestTimeoutMs - now, unit: Double.random(in: 0..<1))
+                switch decision {
+                case .retry(let wait):
+                    context.logger.info(
+                        "ai instance \(instance) failed (\(errorClass.rawValue)), retrying it in \(wait)ms")
+                    context.metrics.retry(routeID: exchange.route?.id ?? "", node: instance, errorClass: errorClass)
+                    try await Task.sleep(for: .milliseconds(wait))
+                    continue
+                case .moveOn(let reason):
+                    context.logger.info("ai instance \(instance) not retried: \(reason)")
+                }
+            }
+
+            guard canFallBack, shouldFallBack(failure) else { return failure.response() }
+            if ContinuousClock.now >= deadline {
+                context.logger.info("request_timeout_ms \(resilience.requestTimeoutMs) spent, not falling back")
+                return failure.response()
+            }
             if let within = settings.retryOnFailureWithinMs, failure.elapsedMs > within {
                 context.logger.info(
                     "ai instance failed after \(failure.elapsedMs)ms, exceeding retry_on_failure_within_ms \(within), not retrying"
@@ -242,7 +279,7 @@ struct AIProxyHandler: PluginHandler {
                 return failure.response(status: 502)
             }
             context.logger.warning(
-                "ai instance \(instance) returned status \(failure.status), falling back to \(settings.instances[next].name)"
+                "ai instance \(instance) failed (\(errorClass.rawValue), status \(failure.status)), falling back to \(settings.instances[next].name)"
             )
             context.metrics.fallback(
                 routeID: exchange.route?.id ?? "", from: instance, to: settings.instances[next].name,
@@ -252,16 +289,25 @@ struct AIProxyHandler: PluginHandler {
         }
     }
 
-    /// Feeds a failed attempt to the instance's health: passive checks, and a 429's cooldown.
+    /// Whether another instance could take the request if `index` times out: only then is
+    /// `first_token_timeout_ms` enforced.
+    func canTakeOver(_ ai: AIExchange, afterTimeoutOn index: Int) -> Bool {
+        guard canFallBack, shouldFallBack(status: 504) else { return false }
+        return settings.instances.indices.contains { $0 != index && !ai.tried.contains($0) }
+    }
+
+    /// Feeds a failed attempt to the instance's health: passive checks, the breaker, and a
+    /// 429's cooldown.
     func report(_ failure: AttemptFailure, instance index: Int) {
         let kind: HealthState.Failure?
-        switch failure.code {
-        case "upstream_timeout": kind = .timeout
-        case "upstream_unreachable": kind = .tcp
-        case "stream_error", "stream_empty": kind = .http
+        switch failure.errorClass {
+        case .headerTimeout, .firstTokenTimeout, .idleTimeout, .requestTimeout: kind = .timeout
+        case .transport: kind = .tcp
+        case .server where failure.code != nil: kind = .http
         default: kind = nil
         }
         health[index].reportLive(status: failure.status, failure: kind)
+        health[index].reportToBreaker(failure.errorClass)
         if failure.status == 429, settings.fallback.http429 || settings.fallback.rateLimiting {
             health[index].coolDown(seconds: Self.retryAfter(failure.headers) ?? 1)
         }
@@ -322,7 +368,18 @@ struct AIProxyHandler: PluginHandler {
         return matched ? total : nil
     }
 
-    private func shouldFallBack(_ status: Int) -> Bool {
+    /// The fallback rules for a failed attempt: APISIX's by status, plus `context_length`.
+    /// A context-length 400 never goes back to the instance that refused it.
+    func shouldFallBack(_ failure: AttemptFailure) -> Bool {
+        switch failure.errorClass {
+        case .contentFiltered, .requestTimeout: return false
+        case .contextLength:
+            return settings.fallback.contextLength || settings.fallbackStatuses.contains(failure.status)
+        default: return shouldFallBack(status: failure.status)
+        }
+    }
+
+    func shouldFallBack(status: Int) -> Bool {
         (status == 429 && settings.fallback.http429) || ((500...599).contains(status) && settings.fallback.http5xx)
             || settings.fallbackStatuses.contains(status)
     }

@@ -13,6 +13,9 @@ final class StreamRelay: @unchecked Sendable {
     private var decoder = SSEDecoder()
     private(set) var inspector: StreamInspector
     private let dropUsage: Bool
+    /// A continuation: events without content before the first content (the second role
+    /// chunk) are dropped rather than held.
+    private let dropPreamble: Bool
     private var held: [UInt8] = []
     private(set) var committed = false
     private(set) var bytesRead = 0
@@ -24,10 +27,14 @@ final class StreamRelay: @unchecked Sendable {
         var done = false
     }
 
-    init(_ body: HTTPClientResponse.Body, proto: AIProtocol, dropUsage: Bool, keepText: Bool = false) {
+    init(
+        _ body: HTTPClientResponse.Body, proto: AIProtocol, dropUsage: Bool, keepText: Bool = false,
+        dropPreamble: Bool = false
+    ) {
         iterator = body.makeAsyncIterator()
         inspector = StreamInspector(proto: proto, keepText: keepText)
         self.dropUsage = dropUsage
+        self.dropPreamble = dropPreamble
     }
 
     func next() async throws -> ByteBuffer? {
@@ -67,7 +74,9 @@ final class StreamRelay: @unchecked Sendable {
         }
         for event in events {
             switch inspector.inspect(event) {
-            case .preamble, .other:
+            case .preamble:
+                if !(dropPreamble && !committed) { emit(event.raw, into: &step) }
+            case .other:
                 emit(event.raw, into: &step)
             case .usageOnly:
                 if !dropUsage { emit(event.raw, into: &step) }
