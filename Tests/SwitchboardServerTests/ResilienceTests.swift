@@ -140,8 +140,10 @@ import Testing
     // MARK: - Timeouts: fall over at once, never retried in place
 
     @Test func aSilentUpstreamFallsOverAtTheHeaderTimeoutWithoutRetry() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
+        let f = try await AIFixture.start { config, dir in
+            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+            config.accessLogFormat = "$status $llm_error_class $llm_model"
+        }
         f.a.reply { _ in .hang }
         try await route(
             f, #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":300,"retry":{"per_instance":2},"#)
@@ -150,6 +152,9 @@ import Testing
         #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
         #expect(took >= .milliseconds(300) && took < .seconds(3))
         #expect(try await metrics(f).contains(#"class="header_timeout""#))
+        await f.stop()
+        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+        #expect(log == "200 header_timeout model-b\n")
     }
 
     @Test func aSlowFirstTokenFallsOverWhenAnotherInstanceCanTakeIt() async throws {
