@@ -5,7 +5,8 @@
 #   Benchmarks/run.sh                 full run (release build, 10 s per cell, 3 rounds, 5000 streams)
 #   Benchmarks/run.sh --smoke         a few seconds, debug build, no targets (CI runs this)
 #   Benchmarks/run.sh --soak 30       RSS every minute under steady load for 30 minutes
-#   options: --duration S  --rounds N  --streams N  --stream-seconds S
+#   options: --duration S  --rounds N  --streams N  --stream-seconds S  --scenarios "chat stream"
+#   SWITCHBOARD_BIN=path  benchmark that binary instead of building (compare two builds)
 #
 # Installs wrk and nginx from the distribution's packages when missing. Every process it starts
 # is stopped by PID on exit.
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SMOKE=0 DURATION=10 ROUNDS=3 SOAK=0 STREAMS=5000 STREAM_SECONDS=30
+SMOKE=0 DURATION=10 ROUNDS=3 SOAK=0 STREAMS=5000 STREAM_SECONDS=30 SCENARIOS="chat stream embeddings"
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1; DURATION=1; ROUNDS=1; STREAMS=50; STREAM_SECONDS=2 ;;
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
         --soak) SOAK=$2; shift ;;
         --streams) STREAMS=$2; shift ;;
         --stream-seconds) STREAM_SECONDS=$2; shift ;;
+        --scenarios) SCENARIOS=$2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -46,7 +48,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
-if [ "$SMOKE" = 1 ]; then
+if [ -n "${SWITCHBOARD_BIN:-}" ]; then
+    BIN=$SWITCHBOARD_BIN
+    BUILD="given ($BIN)"
+elif [ "$SMOKE" = 1 ]; then
     swift build --product switchboard >&2
     BIN=$(swift build --show-bin-path)/switchboard
     BUILD=debug
@@ -194,7 +199,7 @@ RSS_IDLE=$(rss_kb)
 # Warm up pooled connections everywhere.
 for t in direct nginx switchboard; do wrk -t 1 -c 16 -d 1s -s "$WORK/chat.lua" "http://127.0.0.1:$(port_of $t)/v1/chat/completions" >/dev/null; done
 for round in $(seq 1 "$ROUNDS"); do
-    for scenario in chat stream embeddings; do
+    for scenario in $SCENARIOS; do
         for c in $CONCURRENCY; do
             for target in direct nginx switchboard; do run_cell "$target" "$scenario" "$c" "$round"; done
         done
@@ -232,5 +237,6 @@ printf 'Switchboard RSS: %s MB idle, %s MB after the rounds.\n' "$(awk -v k="$RS
 
 # --- streaming scale -----------------------------------------------------------------------------
 echo
+[ "$STREAMS" -gt 0 ] || exit 0
 echo "Streaming scale: $STREAMS concurrent streams, one chunk per second for ${STREAM_SECONDS}s (open files: $(ulimit -n))."
 python3 "$ROOT/Benchmarks/stream_scale.py" "$SB" "$SCALE" "$SBPID" "$STREAMS" "$STREAM_SECONDS"

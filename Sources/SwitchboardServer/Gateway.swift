@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -132,14 +133,20 @@ public final class Gateway: Sendable {
         }
     }
 
-    private func application<R: HTTPResponder>(_ name: String, _ address: ListenAddress, _ responder: R)
+    /// A listener. Data-plane connections are handled on their event loops (fewer thread hops
+    /// per request, see ``EventLoopExecutor``); the admin side, whose store writes may wait on
+    /// disk, stays on the global concurrency pool.
+    private func application<R: HTTPResponder>(
+        _ name: String, _ address: ListenAddress, _ responder: R, onEventLoop: Bool = false
+    )
         -> ListenerService
     where R.Context == GatewayRequestContext {
+        // Idle keep-alive connections (and clients that stop sending mid-request) are closed
+        // after 75 s, nginx's keepalive_timeout, so slow clients cannot pin connections.
+        let http: HTTP1Channel.Configuration = .init(idleTimeout: .seconds(75))
         let app = Application(
             responder: responder,
-            // Idle keep-alive connections (and clients that stop sending mid-request) are closed
-            // after 75 s, nginx's keepalive_timeout, so slow clients cannot pin connections.
-            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+            server: onEventLoop ? .http1OnEventLoop(configuration: http) : .http1(configuration: http),
             configuration: .init(
                 address: .hostname(address.host, port: address.port), serverName: "Switchboard"),
             onServerRunning: { [self] channel in
@@ -162,7 +169,7 @@ public final class Gateway: Sendable {
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
         var services: [any Service] = []
         for (i, address) in config.proxyListen.enumerated() {
-            services.append(application("proxy\(i)", address, dataPlane))
+            services.append(application("proxy\(i)", address, dataPlane, onEventLoop: true))
         }
         services.append(application("admin", config.adminListen, admin))
         if let control = config.controlListen {
