@@ -162,4 +162,14 @@ import Testing
         #expect(steps == [true, true, true, false, true])
         #expect(breaker.opened == 2)
     }
+
+    @Test func aTrialThatNeverReportsExpires() {
+        var breaker = CircuitBreaker(policy: BreakerPolicy(failures: 1, openMs: 100))
+        var steps: [Bool] = []
+        steps.append(breaker.failed(nowMs: 0))
+        steps.append(breaker.admit(nowMs: 100))  // a trial whose request is then dropped
+        steps.append(breaker.admit(nowMs: 150))
+        steps.append(breaker.admit(nowMs: 200))  // open_ms later, another trial may go
+        #expect(steps == [true, true, false, true])
+    }
 }

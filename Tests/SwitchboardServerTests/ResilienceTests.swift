@@ -192,12 +192,18 @@ import Testing
         f.a.reply { _ in .hang }
         f.b.reply { _ in .hang }
         try await route(
-            f, #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":1000,"request_timeout_ms":1500,"#)
+            f,
+            #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":1000,"request_timeout_ms":1500,"breaker":{"failures":1},"#
+        )
         let (result, took) = try await timed { try await f.chat() }
         #expect(result.status == 504)
         #expect(took >= .milliseconds(1400) && took < .seconds(4))
         #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
         #expect(try await metrics(f).contains(#"class="request_timeout""#))
+        // a timed out on its own (breaker open); b was cut by the request's budget: no verdict.
+        let health = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json.arrayValue ?? []
+        let breaker = { (name: String) in health.first { $0["instance"] == .string(name) }?["nodes"]?[0]?["breaker"] }
+        #expect(breaker("a") == "open" && breaker("b") == "closed")
     }
 
     // MARK: - 4xx: context length falls over, content filter and others go back as sent
@@ -305,13 +311,26 @@ import Testing
     @Test func aContinuationIsNeverSentToAnInstanceWithoutPrefill() async throws {
         let f = try await AIFixture.start()
         defer { Task { await f.stop() } }
-        f.a.reply { _ in self.breakingStream(["Hel"], end: .cut) }
-        try await route(f, #""stream_continuation":true,"#, a: #","supports_assistant_prefill":false"#)
+        // a can continue itself; b (no flag) must never see a continuation.
+        f.a.reply { seen in
+            let continuing = seen.body["messages"]?.arrayValue?.last?["role"] == "assistant"
+            return continuing
+                ? .sse(events: FakeLLM.chatStream(model: "model-a", words: ["lo"], includeUsage: true))
+                : self.breakingStream(["Hel"], end: .cut)
+        }
+        try await route(f, #""stream_continuation":true,"#, a: #","supports_assistant_prefill":true"#)
         let result = try await f.chat(streamBody)
-        #expect(contentText(result.body) == "Hel")
-        #expect(dataLines(result.body).last?.contains("stream_broken") == true)
-        #expect(!result.body.contains("[DONE]"))
-        #expect(f.b.requests.isEmpty)
+        #expect(contentText(result.body) == "Hello")
+        #expect(dataLines(result.body).last == "[DONE]")
+        #expect(f.a.requests.count == 2 && f.b.requests.isEmpty)
+        // Without any prefill-capable instance the break is reported in-band.
+        try await route(f, #""stream_continuation":true,"#)
+        f.a.reply { _ in self.breakingStream(["Hel"], end: .cut) }
+        let broken = try await f.chat(streamBody)
+        #expect(contentText(broken.body) == "Hel")
+        #expect(dataLines(broken.body).last?.contains("stream_broken") == true)
+        #expect(!broken.body.contains("[DONE]"))
+        #expect(f.a.requests.count == 3 && f.b.requests.isEmpty)
     }
 
     @Test func aFallbackThatRejectsPrefillLeavesTheOriginalFailureInBand() async throws {
@@ -344,18 +363,26 @@ import Testing
         #expect(try await metrics(f).contains("switchboard_stream_malformed_events_total{"))
     }
 
-    @Test func aStreamEndingWithoutDoneIsFinishedByTheGateway() async throws {
+    @Test(arguments: ["close", "hang", "no-content"])
+    func aCompleteStreamWithoutDoneIsFinishedByTheGateway(ending: String) async throws {
         let f = try await AIFixture.start()
         defer { Task { await f.stop() } }
-        let events = FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: true).dropLast()
-        f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
-        try await f.route(#"{"stream_idle_timeout_ms":300,"instances":[\#(f.instance("a", f.a))]}"#)
-        // The upstream keeps the connection open after its usage: the idle timeout ends it as complete.
-        let result = try await f.chat(#"{"stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
-        #expect(contentText(result.body) == "a")
+        var events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: true).dropLast())
+        if ending == "no-content" {  // a filtered answer: role, finish, usage and nothing else
+            events.remove(at: 1)
+        }
+        let stream = events
+        f.a.reply { _ in .sseTimed(events: stream.map { (0, $0) }, end: ending == "hang" ? .hang : .close) }
+        // Default timeouts (30 s): a stream that stays open after its usage must not wait for them.
+        try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
+        let (result, took) = try await timed {
+            try await f.chat(#"{"stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
+        }
+        #expect(contentText(result.body) == (ending == "no-content" ? "" : "a"))
         #expect(dataLines(result.body).last == "[DONE]")
         #expect(result.body.contains("\"usage\""))
         #expect(!result.body.contains("stream_broken"))
+        #expect(took < .seconds(5))
     }
 
     // MARK: - Circuit breaker
@@ -402,10 +429,14 @@ import Testing
         try await route(f, #""fallback_strategy":["http_5xx"],"#)
         let result = try await f.chat()
         #expect(result.json["model"] == "model-b-2026-01-01")
-        let text = try await metrics(f)
         // Tokens are charged to the attempt that produced the answer, under the reported model.
-        #expect(text.contains(#"node="b""#) && text.contains(#"llm_model="model-b-2026-01-01""#))
-        #expect(!text.contains(#"apisix_llm_completion_tokens{route_id="ai",service_id="",consumer="",node="a""#))
+        let tokens = try await metrics(f).split(separator: "\n").filter {
+            $0.hasPrefix("apisix_llm_completion_tokens{")
+        }
+        #expect(tokens.count == 1)
+        #expect(tokens.first?.contains(#"node="b""#) == true)
+        #expect(tokens.first?.contains(#"llm_model="model-b-2026-01-01""#) == true)
+        #expect(tokens.first?.hasSuffix(" 3") == true)
     }
 
     @Test func resilienceFieldsAreValidated() async throws {

@@ -123,4 +123,7 @@ public struct StreamInspector: Sendable {
 
     /// Whether the stream ended in a complete state (end marker or a finish reason seen).
     public var isComplete: Bool { sawDone || sawFinishReason }
+
+    /// A chat stream that has sent its finish reason and its usage: only `[DONE]` can follow.
+    public var isFinished: Bool { proto == .openaiChat && sawFinishReason && !usage.isEmpty }
 }

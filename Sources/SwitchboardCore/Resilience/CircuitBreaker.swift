@@ -23,7 +23,9 @@ public struct CircuitBreaker: Sendable, Equatable {
     public enum State: Sendable, Equatable {
         case closed(failures: Int)
         case open(untilMs: Int)
-        case halfOpen
+        /// One trial is in flight since `sinceMs`. A trial that never reports (its request was
+        /// dropped before reaching the upstream) expires after `open_ms`, so the slot cannot leak.
+        case halfOpen(sinceMs: Int)
     }
 
     public let policy: BreakerPolicy
@@ -48,10 +50,13 @@ public struct CircuitBreaker: Sendable, Equatable {
     public mutating func admit(nowMs: Int) -> Bool {
         switch state {
         case .closed: return true
-        case .halfOpen: return false
+        case .halfOpen(let since):
+            guard nowMs >= since + policy.openMs else { return false }
+            state = .halfOpen(sinceMs: nowMs)
+            return true
         case .open(let until):
             guard nowMs >= until else { return false }
-            state = .halfOpen
+            state = .halfOpen(sinceMs: nowMs)
             return true
         }
     }
@@ -60,7 +65,7 @@ public struct CircuitBreaker: Sendable, Equatable {
     public func isAvailable(nowMs: Int) -> Bool {
         switch state {
         case .closed: return true
-        case .halfOpen: return false
+        case .halfOpen(let since): return nowMs >= since + policy.openMs
         case .open(let until): return nowMs >= until
         }
     }

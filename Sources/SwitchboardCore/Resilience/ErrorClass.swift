@@ -23,6 +23,8 @@ public enum ErrorClass: String, Sendable, CaseIterable {
     case clientError = "client_error"
     /// The upstream ended or errored after content was relayed.
     case streamBroken = "stream_broken"
+    /// The answer exceeded `max_response_bytes`: the same request would fail the same way.
+    case responseTooLarge = "response_too_large"
 
     /// Worth sending again to the same instance after a backoff.
     public var isRetryable: Bool {

@@ -67,6 +67,8 @@ public final class InstanceHealth: Sendable {
     /// even with a client error); an instance failure counts towards opening it.
     public func reportToBreaker(_ errorClass: ErrorClass?) {
         guard breakerPolicy != nil else { return }
+        // The request's own budget ran out: no verdict on the instance.
+        if errorClass == .requestTimeout { return breakerTrialAbandoned() }
         let nowMs = Int(Self.now() * 1000)
         let (opened, closed): (Bool, Bool) = breaker.withLock { breaker in
             guard breaker != nil else { return (false, false) }
@@ -82,7 +84,20 @@ public final class InstanceHealth: Sendable {
         }
     }
 
-    /// A breaker trial that ended without a verdict (the client left).
+    /// Whether the breaker lets traffic through now (closed, or open long enough for a trial).
+    var breakerAllows: Bool {
+        let nowMs = Int(Self.now() * 1000)
+        return breaker.withLock { $0?.isAvailable(nowMs: nowMs) ?? true }
+    }
+
+    /// A request admitted here ended without reaching a verdict (the client left, a quota
+    /// refused it): release the half-open trial of the breaker and of passive checks.
+    func abandon() {
+        breakerTrialAbandoned()
+        state.withLock { $0.trialAbandoned() }
+    }
+
+    /// A breaker trial that ended without a verdict.
     func breakerTrialAbandoned() {
         let nowMs = Int(Self.now() * 1000)
         breaker.withLock { $0?.trialAbandoned(nowMs: nowMs) }

@@ -18,6 +18,9 @@ public final class AIExchange: @unchecked Sendable {
     public var relayingStream = false
     /// The active-connections gauge of a relayed stream, decremented when it ends.
     var activeConnection: Meter?
+    /// The instance picked (possibly claiming a half-open trial) whose outcome has not been
+    /// reported yet; released in the log phase if the request never reached a verdict.
+    var pendingVerdict: Int?
 
     init(clientProtocol: AIProtocol, body: JSONValue, streaming: Bool) {
         self.clientProtocol = clientProtocol

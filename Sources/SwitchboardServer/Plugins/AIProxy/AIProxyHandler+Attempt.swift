@@ -219,6 +219,28 @@ extension AIProxyHandler {
         var budgetBound: Bool
     }
 
+    struct RequestBudgetSpent: Error {}
+
+    /// Reads a whole (non-streamed) body. The read timeout bounds each gap; when the request's
+    /// budget ends sooner than a read timeout could fire, the read is also raced against it.
+    func collect(_ body: HTTPClientResponse.Body, upTo limit: Int, deadline: ContinuousClock.Instant)
+        async throws -> ByteBuffer
+    {
+        let r = settings.resilience
+        let readTimeout = Duration.milliseconds(max(r.responseHeaderTimeoutMs, r.streamIdleTimeoutMs))
+        if deadline - ContinuousClock.now >= readTimeout { return try await body.collect(upTo: limit) }
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await body.collect(upTo: limit) }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else { throw RequestBudgetSpent() }
+            return buffer
+        }
+    }
+
     /// One attempt against one instance. `deadline` is the request's budget; `canTakeOver`
     /// says whether another instance could take the request if this one is slow to its first
     /// token (only then is `first_token_timeout_ms` enforced).
@@ -271,11 +293,14 @@ extension AIProxyHandler {
         if status >= 400 {
             // Every error answer is read (bounded) and classified; 4xx other than
             // context-length and those listed in fallback_http_statuses go back as sent.
-            let body = (try? await response.body.collect(upTo: Self.errorBodyLimit)).map { Array(buffer: $0) } ?? []
+            let body =
+                (try? await collect(response.body, upTo: Self.errorBodyLimit, deadline: deadline)).map {
+                    Array(buffer: $0)
+                } ?? []
             let ms = elapsed()
             exchange.logValues["apisix_upstream_response_time"] = String(ms)
             exchange.logValues["llm_time_to_first_token"] = String(ms)
-            let retryAfter = Self.retryAfter(passthrough).map { Int($0 * 1000) }
+            let retryAfter = Self.retryHintMs(passthrough)
             return .failure(
                 AttemptFailure(
                     status: status, body: body, contentType: contentType, headers: passthrough, elapsedMs: ms,
@@ -298,17 +323,22 @@ extension AIProxyHandler {
             return .failure(
                 AttemptFailure(
                     status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
-                    elapsedMs: elapsed(), errorClass: .server))
+                    elapsedMs: elapsed(), errorClass: .responseTooLarge))
         }
         let body: ByteBuffer
         do {
-            body = try await response.body.collect(upTo: limit)
+            body = try await collect(response.body, upTo: limit, deadline: deadline)
+        } catch is RequestBudgetSpent {
+            return .failure(
+                .gatewayError(
+                    status: 504, message: "request_timeout_ms spent while reading the answer",
+                    code: "upstream_timeout", elapsedMs: elapsed(), errorClass: .requestTimeout))
         } catch let error as NIOTooManyBytesError {
             _ = error
             return .failure(
                 AttemptFailure(
                     status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
-                    elapsedMs: elapsed(), errorClass: .server))
+                    elapsedMs: elapsed(), errorClass: .responseTooLarge))
         } catch {
             return .failure(Self.transportFailure(error, elapsedMs: elapsed(), phase: .body))
         }

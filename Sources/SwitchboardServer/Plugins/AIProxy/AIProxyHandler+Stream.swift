@@ -15,6 +15,9 @@ extension AIProxyHandler {
     struct Break {
         var message: String
         var cause: ErrorClass
+        /// A gateway limit (`max_response_bytes`, `max_stream_duration_ms`) is final: continuing
+        /// elsewhere would only get around it.
+        var continuable = true
     }
 
     /// Reads a stream until its first content (or its clean end). Nothing is sent to the client
@@ -109,23 +112,39 @@ extension AIProxyHandler {
                 try await writer.write(ByteBuffer(bytes: first))
                 var tally = StreamTally()
                 var broken: Break?
-                if !alreadyDone { broken = try await self.pump(relay, into: &writer, started: started) }
+                if !alreadyDone {
+                    broken = try await self.pump(relay, into: &writer, started: started)
+                } else if ai.clientProtocol == .openaiChat, !relay.inspector.sawDone {
+                    // Complete (a finish reason, no content) but closed without `[DONE]`.
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                }
                 tally.add(relay)
                 var serving = index
-                if let original = broken, self.canContinue(ai), !relay.inspector.hasToolCalls {
-                    self.reportBreak(original, instance: index)
-                    for candidate in self.continuationCandidates(after: index) {
-                        guard
-                            let next = try await self.continueStream(
-                                candidate, text: tally.text, exchange: exchange, ai: ai, into: &writer)
-                        else { continue }
-                        tally.add(next.relay)
-                        serving = candidate
-                        if next.broken == nil {
-                            broken = nil
-                            break
+                if let original = broken {
+                    self.reportBreak(original, instance: index, exchange: exchange, ai: ai)
+                    if original.continuable, self.canContinue(ai), !relay.inspector.hasToolCalls {
+                        // All continuations of this break share one first-token window.
+                        let window = ContinuousClock.now + .milliseconds(settings.resilience.firstTokenTimeoutMs)
+                        for candidate in self.continuationCandidates(after: index) where ContinuousClock.now < window {
+                            guard
+                                let next = try await self.continueStream(
+                                    candidate, text: tally.text, bytesBefore: tally.bytes, started: started,
+                                    window: window, exchange: exchange, ai: ai, into: &writer)
+                            else { continue }
+                            tally.add(next.relay)
+                            serving = candidate
+                            self.select(candidate, exchange, ai)
+                            if let limiter = self.rateLimiter(exchange) {
+                                _ = limiter.moveReservation(
+                                    to: settings.instances[candidate].name, exchange: exchange, enforce: false)
+                            }
+                            guard let again = next.broken else {
+                                broken = nil
+                                break
+                            }
+                            self.reportBreak(again, instance: candidate, exchange: exchange, ai: ai)
+                            if !again.continuable { break }
                         }
-                        self.reportBreak(next.broken!, instance: candidate)
                     }
                     // The client hears about the original failure, never a continuation's.
                     if broken != nil { broken = original }
@@ -149,26 +168,39 @@ extension AIProxyHandler {
             Response(status: HTTPResponse.Status(code: Int(response.status.code)), headers: fields, body: body))
     }
 
+    /// How long a complete stream (finish reason and usage seen) may take to send `[DONE]` or
+    /// close before the gateway ends it itself.
+    static let sentinelGraceMs = 200
+
     /// Relays a committed stream to the client until it ends; returns why it broke, if it did.
-    /// A stream that ends (or goes idle) after its finish reason is complete: the gateway
-    /// writes `[DONE]` itself instead of waiting for the sentinel.
-    func pump(_ relay: StreamRelay, into writer: inout any ResponseBodyWriter, started: ContinuousClock.Instant)
-        async throws -> Break?
-    {
+    /// A stream that ends, goes idle or dawdles after its finish reason and usage is complete:
+    /// the gateway writes `[DONE]` itself instead of waiting for the sentinel. `started` and
+    /// `bytesBefore` are the whole answer's (a continuation counts against the same limits).
+    func pump(
+        _ relay: StreamRelay, into writer: inout any ResponseBodyWriter, started: ContinuousClock.Instant,
+        bytesBefore: Int = 0
+    ) async throws -> Break? {
         let proto = relay.inspector.proto
+        let finishWithDone = { (writer: inout any ResponseBodyWriter) async throws in
+            if proto == .openaiChat { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
+        }
         while true {
             if let max = settings.maxStreamDurationMs, Self.milliseconds(ContinuousClock.now - started) > max {
                 context.logger.warning("aborting AI stream: max_stream_duration_ms exceeded; bytes=\(relay.bytesRead)")
-                return Break(message: "max_stream_duration_ms exceeded", cause: .streamBroken)
+                return Break(message: "max_stream_duration_ms exceeded", cause: .streamBroken, continuable: false)
             }
             let chunk: ByteBuffer?
             do {
-                chunk = try await relay.next()
+                if relay.inspector.isFinished {
+                    chunk = try await relay.next(before: .now + .milliseconds(Self.sentinelGraceMs))
+                } else {
+                    chunk = try await relay.next()
+                }
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
                 if relay.inspector.isComplete {
-                    if proto == .openaiChat { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
+                    try await finishWithDone(&writer)
                     return nil
                 }
                 let idle = UpstreamClients.isTimeout(error)
@@ -181,7 +213,7 @@ extension AIProxyHandler {
             guard let chunk else {
                 if relay.inspector.isComplete {
                     // Complete but without `[DONE]`: finish it for the client.
-                    if proto == .openaiChat { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
+                    try await finishWithDone(&writer)
                     return nil
                 }
                 return Break(message: "upstream closed the stream before it was complete", cause: .transport)
@@ -190,8 +222,8 @@ extension AIProxyHandler {
             if !step.out.isEmpty { try await writer.write(ByteBuffer(bytes: step.out)) }
             if let error = step.error { return Break(message: error, cause: .server) }
             if step.done { return nil }
-            if let max = settings.maxResponseBytes, relay.bytesRead > max {
-                return Break(message: "max_response_bytes exceeded", cause: .streamBroken)
+            if let max = settings.maxResponseBytes, bytesBefore + relay.bytesRead > max {
+                return Break(message: "max_response_bytes exceeded", cause: .responseTooLarge, continuable: false)
             }
         }
     }
@@ -203,8 +235,10 @@ extension AIProxyHandler {
         var hasToolCalls = false
         var malformed = 0
         var model: String?
+        var bytes = 0
 
         mutating func add(_ relay: StreamRelay) {
+            bytes += relay.bytesRead
             let inspector = relay.inspector
             if !inspector.usage.isEmpty { usage.add(inspector.usage) }
             text += inspector.text.joined()
@@ -225,27 +259,29 @@ extension AIProxyHandler {
         let routeID = exchange.route?.id ?? ""
         let node = settings.instances[serving].name
         if let broken {
-            exchange.logValues["llm_error_class"] = ErrorClass.streamBroken.rawValue
-            let reason =
-                broken.message.contains("max_") ? "limit" : broken.cause == .idleTimeout ? "timeout" : "upstream"
+            let reason = !broken.continuable ? "limit" : broken.cause == .idleTimeout ? "timeout" : "upstream"
             context.metrics.streamError(reason: reason)
-            context.metrics.attemptFailure(routeID: routeID, node: node, errorClass: .streamBroken)
-        }
-        if let log = exchange.aiLog, log.payloads { log.responseText = tally.text }
-        if let broken {
-            reportBreak(broken, instance: serving)
         } else {
+            // Breaks were reported when they happened; the instance that finished gets its success.
             health[serving].reportLive(status: exchange.upstreamStatus, failure: nil)
             health[serving].reportToBreaker(nil)
+            ai.pendingVerdict = nil
         }
+        if let log = exchange.aiLog, log.payloads { log.responseText = tally.text }
         if tally.malformed > 0 {
             context.logger.warning("dropped \(tally.malformed) malformed upstream stream events")
             context.metrics.malformedEvents(routeID: routeID, node: node, count: tally.malformed)
         }
     }
 
-    /// Mid-stream failures count for passive health and the breaker like failed requests.
-    func reportBreak(_ broken: Break, instance: Int) {
+    /// A break after content, reported once when it happens: the access log's class, the
+    /// failure metric, and (unless a gateway limit caused it) passive health and the breaker.
+    func reportBreak(_ broken: Break, instance: Int, exchange: Exchange, ai: AIExchange) {
+        exchange.logValues["llm_error_class"] = ErrorClass.streamBroken.rawValue
+        context.metrics.attemptFailure(
+            routeID: exchange.route?.id ?? "", node: settings.instances[instance].name, errorClass: .streamBroken)
+        if ai.pendingVerdict == instance { ai.pendingVerdict = nil }
+        guard broken.continuable else { return health[instance].abandon() }
         health[instance].reportLive(status: nil, failure: broken.cause == .idleTimeout ? .timeout : .tcp)
         health[instance].reportToBreaker(.streamBroken)
     }
@@ -278,7 +314,8 @@ extension AIProxyHandler {
     /// already received) to `index`, and relays only the continuation's content: no second
     /// role chunk. `nil` when the continuation failed before any content (nothing was written).
     func continueStream(
-        _ index: Int, text: String, exchange: Exchange, ai: AIExchange, into writer: inout any ResponseBodyWriter
+        _ index: Int, text: String, bytesBefore: Int, started answerStarted: ContinuousClock.Instant,
+        window: ContinuousClock.Instant, exchange: Exchange, ai: AIExchange, into writer: inout any ResponseBodyWriter
     ) async throws -> Continued? {
         let instance = settings.instances[index]
         var body = ai.body
@@ -293,8 +330,7 @@ extension AIProxyHandler {
         let r = settings.resilience
         let response: HTTPClientResponse
         do {
-            response = try await send(
-                request, streaming: true, deadline: started + .milliseconds(r.responseHeaderTimeoutMs))
+            response = try await send(request, streaming: true, deadline: window)
         } catch {
             context.logger.warning("stream continuation on \(instance.name) failed: \(error.error)")
             context.metrics.continuation(routeID: routeID, node: instance.name, outcome: "failed")
@@ -313,7 +349,7 @@ extension AIProxyHandler {
         let relay = StreamRelay(
             response.body, proto: .openaiChat, dropUsage: shaped.injectedUsage, keepText: true, dropPreamble: true)
         let opening = await open(
-            relay, started: started, contentDeadline: started + .milliseconds(r.firstTokenTimeoutMs),
+            relay, started: started, contentDeadline: min(started + .milliseconds(r.firstTokenTimeoutMs), window),
             budgetBound: false)
         guard case .content(let first, let done) = opening else {
             context.logger.warning("stream continuation on \(instance.name) failed before content")
@@ -321,8 +357,10 @@ extension AIProxyHandler {
             return nil
         }
         context.logger.info("continuing a broken stream on \(instance.name) after \(text.utf8.count) bytes of text")
+        ai.pendingVerdict = index
         try await writer.write(ByteBuffer(bytes: first))
-        let broken = done ? nil : try await pump(relay, into: &writer, started: started)
+        let broken =
+            done ? nil : try await pump(relay, into: &writer, started: answerStarted, bytesBefore: bytesBefore)
         context.metrics.continuation(
             routeID: routeID, node: instance.name, outcome: broken == nil ? "continued" : "failed")
         return Continued(relay: relay, broken: broken)

@@ -109,8 +109,9 @@ struct AIProxyHandler: PluginHandler {
             ])
     }
 
-    private func select(_ index: Int, _ exchange: Exchange, _ ai: AIExchange) {
+    func select(_ index: Int, _ exchange: Exchange, _ ai: AIExchange) {
         ai.picked = index
+        ai.pendingVerdict = index
         let instance = settings.instances[index]
         exchange.logValues["picked_instance"] = instance.name
         if let model = instance.model(clientModel: ai.clientModel) { exchange.logValues["llm_model"] = model }
@@ -144,8 +145,9 @@ struct AIProxyHandler: PluginHandler {
             allUnhealthyLogged.clear()
             return index
         }
-        // Nothing healthy: like APISIX, use every instance rather than none (logged once).
-        guard let index = choose(exchange, ai, withQuota) else { return nil }
+        // Nothing healthy: like APISIX, use every instance rather than none (logged once) —
+        // except those whose breaker is open, which get no traffic until their trial.
+        guard let index = choose(exchange, ai, { withQuota($0) && health[$0].breakerAllows }) else { return nil }
         if allUnhealthyLogged.set() {
             context.logger.warning("all ai instances of \(context.parentKey) are unhealthy, using them all")
         }
@@ -206,12 +208,14 @@ struct AIProxyHandler: PluginHandler {
             let connection = context.metrics.activeConnections(exchange, node: settings.instances[index].name)
             connection.increment()
             let outcome = await attempt(
-                index, exchange, ai, deadline: deadline, canTakeOver: canTakeOver(ai, afterTimeoutOn: index))
+                index, exchange, ai, deadline: deadline,
+                canTakeOver: canTakeOver(ai, afterTimeoutOn: index, fallbacks: retries))
             switch outcome {
             case .success(let response):
                 if !ai.relayingStream {
                     health[index].reportLive(status: exchange.upstreamStatus, failure: nil)
                     health[index].reportToBreaker(nil)
+                    ai.pendingVerdict = nil
                     connection.decrement()
                 } else {
                     ai.activeConnection = connection
@@ -226,6 +230,7 @@ struct AIProxyHandler: PluginHandler {
             exchange.logValues["llm_error_class"] = errorClass.rawValue
             context.metrics.attemptFailure(routeID: exchange.route?.id ?? "", node: instance, errorClass: errorClass)
             report(failure, instance: index)
+            ai.pendingVerdict = nil
             // A content-policy refusal goes back as the provider sent it: no retry, no fallback.
             if errorClass == .contentFiltered { return failure.response() }
 
@@ -272,6 +277,7 @@ struct AIProxyHandler: PluginHandler {
                 !limiter.moveReservation(to: settings.instances[next].name, exchange: exchange, enforce: enforce)
             {
                 ai.tried.insert(next)
+                health[next].abandon()  // admitted (perhaps as a trial) but never sent
                 candidate = pick(exchange, ai)
             }
             guard let next = candidate else {
@@ -290,10 +296,22 @@ struct AIProxyHandler: PluginHandler {
     }
 
     /// Whether another instance could take the request if `index` times out: only then is
-    /// `first_token_timeout_ms` enforced.
-    func canTakeOver(_ ai: AIExchange, afterTimeoutOn index: Int) -> Bool {
+    /// `first_token_timeout_ms` enforced. The same gates as a fallback apply.
+    func canTakeOver(_ ai: AIExchange, afterTimeoutOn index: Int, fallbacks: Int) -> Bool {
         guard canFallBack, shouldFallBack(status: 504) else { return false }
+        if let maxRetries = settings.maxRetries, fallbacks >= maxRetries { return false }
+        if let within = settings.retryOnFailureWithinMs, within < settings.resilience.firstTokenTimeoutMs {
+            return false
+        }
         return settings.instances.indices.contains { $0 != index && !ai.tried.contains($0) }
+    }
+
+    /// The log phase: an instance admitted for this request that never got a verdict (the
+    /// client left, a quota refused the request) gives back its half-open trial.
+    func log(_ exchange: Exchange) {
+        guard let ai = exchange.ai, let index = ai.pendingVerdict else { return }
+        ai.pendingVerdict = nil
+        health[index].abandon()
     }
 
     /// Feeds a failed attempt to the instance's health: passive checks, the breaker, and a
@@ -311,6 +329,13 @@ struct AIProxyHandler: PluginHandler {
         if failure.status == 429, settings.fallback.http429 || settings.fallback.rateLimiting {
             health[index].coolDown(seconds: Self.retryAfter(failure.headers) ?? 1)
         }
+    }
+
+    /// The provider's retry hint in milliseconds: `retry-after-ms` or `Retry-After` only (an
+    /// OpenAI `x-ratelimit-reset-*` header says when a bucket refills, not when to retry).
+    static func retryHintMs(_ headers: HTTPFields) -> Int? {
+        let hinted = headers[HTTPField.Name("retry-after-ms")!] != nil || headers[.retryAfter] != nil
+        return hinted ? retryAfter(headers).map { Int($0 * 1000) } : nil
     }
 
     /// Seconds from `Retry-After` (seconds or an HTTP date), `retry-after-ms`, or OpenAI's
