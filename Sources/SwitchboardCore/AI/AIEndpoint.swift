@@ -67,7 +67,7 @@ public struct AIEndpoint: Sendable, Equatable {
     /// `host[:port]` as sent in `Host` (port left out when it is the scheme's default).
     public var authority: String {
         let defaultPort = scheme == "https" ? 443 : 80
-        let h = host.contains(":") ? "[\(host)]" : host
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return port == defaultPort ? h : "\(h):\(port)"
     }
 }

@@ -65,16 +65,26 @@ public final class GatewayMetrics: Sendable {
             requestModel: Self.bounded(x.logValues["request_llm_model"]), model: Self.bounded(x.logValues["llm_model"]))
     }
 
-    /// The active-connections series of one attempt (same labels for +1 and −1, so it returns to 0).
+    /// The active-connections series of one attempt (same labels for +1 and −1, so it returns
+    /// to 0); cached per label set like the log-phase series.
     func activeConnections(_ x: Exchange, node: String) -> Meter {
         let l = llmLabels(x, node: node)
-        let dimensions: [(String, String)] = [
-            ("route", x.route?.name ?? ""), ("route_id", l.routeID), ("matched_uri", x.path),
-            ("matched_host", x.host), ("service", ""), ("service_id", l.serviceID), ("consumer", l.consumer),
-            ("node", l.node), ("request_type", l.requestType), ("request_llm_model", l.requestModel),
-            ("llm_model", l.model),
+        let values = [
+            x.route?.name ?? "", l.routeID, x.path, x.host, l.serviceID, l.consumer, l.node, l.requestType,
+            l.requestModel, l.model,
         ]
-        return Meter(label: "apisix_llm_active_connections", dimensions: dimensions, factory: factory)
+        if let found = meters.withLock({ $0[values] }) { return found }
+        let dimensions: [(String, String)] = [
+            ("route", values[0]), ("route_id", values[1]), ("matched_uri", values[2]), ("matched_host", values[3]),
+            ("service", ""), ("service_id", values[4]), ("consumer", values[5]), ("node", values[6]),
+            ("request_type", values[7]), ("request_llm_model", values[8]), ("llm_model", values[9]),
+        ]
+        let made = Meter(label: "apisix_llm_active_connections", dimensions: dimensions, factory: factory)
+        meters.withLock {
+            if $0.count >= Self.seriesCacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[values] = made
+        }
+        return made
     }
 
     /// Increments a counter of rare events (fallbacks, retries, rejections): made per event,
@@ -202,6 +212,7 @@ public final class GatewayMetrics: Sendable {
     static let seriesCacheLimit = 4096
     private let httpSeries = Mutex<[HTTPKey: HTTPSeries]>([:])
     private let llmSeries = Mutex<[[String]: LLMSeries]>([:])
+    private let meters = Mutex<[[String]: Meter]>([:])
 
     func series(_ key: HTTPKey) -> HTTPSeries {
         if let found = httpSeries.withLock({ $0[key] }) { return found }

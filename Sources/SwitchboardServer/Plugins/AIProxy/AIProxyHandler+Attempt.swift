@@ -54,13 +54,13 @@ extension AIProxyHandler {
     static func passthroughHeaders(_ headers: HTTPHeaders) -> HTTPFields {
         var fields = HTTPFields()
         for header in headers {
-            let lower = header.name.lowercased()
+            let raw = header.name
             let name: String
-            if lower == "retry-after" || lower == "retry-after-ms" || lower.hasPrefix("x-ratelimit-")
-                || lower.hasPrefix("anthropic-ratelimit-")
+            if ASCII.equals(raw, "retry-after") || ASCII.equals(raw, "retry-after-ms")
+                || ASCII.hasPrefix(raw, "x-ratelimit-") || ASCII.hasPrefix(raw, "anthropic-ratelimit-")
             {
                 name = header.name
-            } else if lower == "x-request-id" {
+            } else if ASCII.equals(raw, "x-request-id") {
                 name = "X-Upstream-Request-Id"
             } else {
                 continue
@@ -148,7 +148,8 @@ extension AIProxyHandler {
         query.append(contentsOf: endpoint.query)
         let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
         let authority =
-            endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
+            endpoint.host.utf8.contains(UInt8(ascii: ":"))
+            ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
         var request = HTTPClientRequest(url: "\(endpoint.scheme)://\(authority)\(path)\(queryText)")
         request.method = target == .passthrough ? HTTPMethod(rawValue: exchange.method) : .POST
         let authNames = Set(instance.authHeaders.map(\.name))
@@ -306,7 +307,7 @@ extension AIProxyHandler {
                     status: status, body: body, contentType: contentType, headers: passthrough, elapsedMs: ms,
                     errorClass: ErrorClass.classify(status: status, body: body), retryAfterMs: retryAfter))
         }
-        if contentType?.lowercased().contains("text/event-stream") == true {
+        if let contentType, ASCII.contains(contentType, "text/event-stream") {
             let first = settings.resilience.firstTokenTimeoutMs
             let contentDeadline = canTakeOver ? min(started + .milliseconds(first), deadline) : deadline
             return await stream(

@@ -52,7 +52,7 @@ struct AIProxyHandler: PluginHandler {
 
     func access(_ exchange: Exchange) async throws -> Response? {
         let contentType = exchange.request.headers[.contentType] ?? "application/json"
-        guard contentType.lowercased().hasPrefix("application/json") else {
+        guard ASCII.hasPrefix(contentType, "application/json") else {
             return GatewayResponse.text(
                 .badRequest, "unsupported content-type: \(contentType), only application/json is supported")
         }
