@@ -5,7 +5,9 @@ import Testing
 @Suite struct SupportTests {
     @Test func asciiComparisonsIgnoreCaseOnly() {
         #expect(ASCII.equals("Retry-After", "retry-after") && !ASCII.equals("Retry-After-Ms", "retry-after"))
-        #expect(ASCII.hasPrefix("X-RateLimit-Remaining-Tokens", "x-ratelimit-") && !ASCII.hasPrefix("X-Rate", "x-ratelimit-"))
+        #expect(
+            ASCII.hasPrefix("X-RateLimit-Remaining-Tokens", "x-ratelimit-")
+                && !ASCII.hasPrefix("X-Rate", "x-ratelimit-"))
         #expect(ASCII.hasPrefix("application/json", "application/json"))
         #expect(ASCII.contains("Text/Event-Stream; charset=utf-8", "text/event-stream"))
         #expect(ASCII.contains("application/vnd.api+JSON", "json") && !ASCII.contains("text/plain", "json"))

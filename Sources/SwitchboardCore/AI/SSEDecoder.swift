@@ -51,23 +51,36 @@ public struct SSEDecoder: Sendable {
     /// Bytes of an unfinished event left at the end of the stream.
     public var remainder: [UInt8] { pending }
 
+    /// Parses one event's lines on the bytes (no per-line strings: this runs for every chunk
+    /// of every stream): comments skipped, `field: value` with one optional space, CR-LF or LF.
     static func parse(_ raw: [UInt8]) -> SSEEvent {
         var type = "message"
-        var data: [Substring] = []
-        let text = String(decoding: raw, as: UTF8.self)
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            if line.hasPrefix(":") { continue }
-            let parts = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            let field = parts[0]
-            var value = parts.count > 1 ? parts[1] : ""
-            if value.hasPrefix(" ") { value = value.dropFirst() }
-            if value.hasSuffix("\r") { value = value.dropLast() }
-            switch field {
-            case "event": type = String(value)
-            case "data": data.append(value)
-            default: break
+        var data: [UInt8] = []
+        var dataLines = 0
+        raw.withUnsafeBufferPointer { bytes in
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+                var end = lineEnd
+                if end > lineStart, bytes[end - 1] == 0x0D { end -= 1 }
+                defer { lineStart = lineEnd + 1 }
+                guard end > lineStart, bytes[lineStart] != UInt8(ascii: ":") else { continue }
+                var colon = lineStart
+                while colon < end, bytes[colon] != UInt8(ascii: ":") { colon += 1 }
+                var valueStart = min(colon + 1, end)
+                if valueStart < end, bytes[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+                let field = UnsafeBufferPointer(rebasing: bytes[lineStart..<colon])
+                let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<end])
+                if field.elementsEqual("data".utf8) {
+                    if dataLines > 0 { data.append(0x0A) }
+                    data.append(contentsOf: value)
+                    dataLines += 1
+                } else if field.elementsEqual("event".utf8) {
+                    type = String(decoding: value, as: UTF8.self)
+                }
             }
         }
-        return SSEEvent(raw: raw, type: type, data: data.joined(separator: "\n"))
+        return SSEEvent(raw: raw, type: type, data: String(decoding: data, as: UTF8.self))
     }
 }

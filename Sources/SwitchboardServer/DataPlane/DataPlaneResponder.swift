@@ -50,7 +50,8 @@ public struct DataPlaneResponder: HTTPResponder {
 
     private func handle(_ exchange: Exchange, slots: inout [PluginSlot]) async throws -> Response {
         let snapshot = exchange.snapshot
-        if snapshot.router.needsBody, exchange.request.headers[.contentType].map({ ASCII.contains($0, "json") }) == true {
+        if snapshot.router.needsBody, exchange.request.headers[.contentType].map({ ASCII.contains($0, "json") }) == true
+        {
             _ = try await exchange.body()
         }
         let routeRequest = RouteRequest(
