@@ -54,7 +54,7 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         #expect(response.status == .ok)
         #expect(response.headers.first(name: "content-type") == "text/event-stream")
-        #expect(response.headers.first(name: "connection") == "close")
+        #expect(response.headers.first(name: "connection") != "close")
         var received = ""
         var iterator = response.body.makeAsyncIterator()
         // The first content arrives while the upstream waits for the gate.
@@ -176,6 +176,23 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
         let data = dataLines(try await f.chat(streamBody).body)
         #expect(data.last == "[DONE]")
         #expect(data.filter { $0 == "[DONE]" }.count == 1)
+    }
+
+    @Test func streamsReuseTheClientsConnection() async throws {
+        let f = try await AIFixture.start()
+        defer { Task { await f.stop() } }
+        try await streamRoute(f)
+        let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
+        let request =
+            "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
+        for _ in 0..<2 {
+            client.send(request)
+            let response = await client.read(until: "\r\n0\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 200"))
+            #expect(response.contains("data: [DONE]"))
+            #expect(!response.lowercased().contains("connection: close"))
+        }
+        #expect(f.a.requests.count == 2)
     }
 
     @Test func aClientThatGoesAwayCancelsTheUpstream() async throws {

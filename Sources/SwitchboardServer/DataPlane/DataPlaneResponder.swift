@@ -31,6 +31,7 @@ public struct DataPlaneResponder: HTTPResponder {
     public func respond(to request: Request, context: Context) async throws -> Response {
         let exchange = Exchange(
             request: request, remote: context.remoteAddress, snapshot: holder.load(), maxBodySize: maxBodySize)
+        exchange.channel = context.channel
         var slots: [PluginSlot] = []
         var response: Response
         do {

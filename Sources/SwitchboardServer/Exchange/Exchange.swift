@@ -48,6 +48,8 @@ public final class Exchange: @unchecked Sendable {
     public var logValues: [String: String] = [:]
     /// Per-plugin request state, by plugin (plugins add typed accessors in extensions).
     public var extensions: [String: any Sendable] = [:]
+    /// The client's connection (`nil` in unit tests), for streams to notice it closing.
+    public var channel: (any Channel)?
     /// The plugins running for this request (route plugins merged with the consumer's).
     public var plugins: [PluginSlot] = []
     /// Headers plugins add to whatever response the client gets (quota headers, ...).

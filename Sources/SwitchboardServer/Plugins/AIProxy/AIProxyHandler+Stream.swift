@@ -102,13 +102,12 @@ extension AIProxyHandler {
         var fields = headers
         fields[.contentType] = contentType
         fields[.cacheControl] = "no-cache"
-        // Watching for the client going away (to cancel the upstream at once) consumes the
-        // connection, so it is not reused: say so, or a keep-alive client would send its next
-        // request into a closing socket.
-        fields[.connection] = "close"
+        let watch = exchange.channel.map(ConnectionWatch.of)
         let body = ResponseBody { writer in
             defer { ai.activeConnection?.decrement() }
-            try await exchange.request.body.consumeWithCancellationOnInboundClose { _ in
+            // A client that leaves cancels the relay (and so the upstream request) at once;
+            // the connection stays reusable for the client's next request.
+            try await ConnectionWatch.cancellingOnClose(watch) {
                 try await writer.write(ByteBuffer(bytes: first))
                 var tally = StreamTally()
                 var broken: Break?
