@@ -7,6 +7,7 @@
 #   Benchmarks/run.sh --soak 30       RSS every minute under steady load for 30 minutes
 #   options: --duration S  --rounds N  --streams N  --stream-seconds S  --scenarios "chat stream"
 #   SWITCHBOARD_BIN=path  benchmark that binary instead of building (compare two builds)
+#   BENCH_PORT_BASE=N     listen on N+1..N+5 instead of 18801..18805
 #
 # Installs wrk and nginx from the distribution's packages when missing. Every process it starts
 # is stopped by PID on exit.
@@ -61,7 +62,8 @@ else
     BUILD=release
 fi
 
-MOCK=18801 NGINX=18802 SB=18803 ADMIN=18804 SCALE=18805
+BASE=${BENCH_PORT_BASE:-18800}  # another base lets two runs (e.g. a soak and an A/B) coexist
+MOCK=$((BASE + 1)) NGINX=$((BASE + 2)) SB=$((BASE + 3)) ADMIN=$((BASE + 4)) SCALE=$((BASE + 5))
 
 # --- the mock provider and the nginx reference -----------------------------------------------
 CHAT='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":12,"total_tokens":54}}'
