@@ -20,6 +20,10 @@ import Testing
         #expect(parsed[2].raw == Array("data:no-space\r\n\r\n".utf8))
     }
 
+    @Test func anEmptyEventFieldKeepsTheDefaultType() throws {
+        #expect(try events(["event:\ndata: x\n\n"]).map(\.type) == ["message"])
+    }
+
     @Test func anEventSplitAcrossReadsWaitsForItsEnd() throws {
         let parsed = try events(["da", "ta: [DO", "NE]\n", "\ndata: x\n\nda"])
         #expect(parsed.map(\.data) == ["[DONE]", "x"])

@@ -11,6 +11,7 @@ import Testing
         #expect(ASCII.hasPrefix("application/json", "application/json"))
         #expect(ASCII.contains("Text/Event-Stream; charset=utf-8", "text/event-stream"))
         #expect(ASCII.contains("application/vnd.api+JSON", "json") && !ASCII.contains("text/plain", "json"))
+        #expect(ASCII.contains("a;b", ";") && ASCII.equals("X", "x") && ASCII.hasPrefix("Ab", "a"))
     }
 
     @Test func randomHexHasTheLengthAndAlphabetAndDiffers() {

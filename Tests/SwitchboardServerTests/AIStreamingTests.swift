@@ -195,6 +195,29 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
         #expect(f.a.requests.count == 2)
     }
 
+    @Test func aClientThatClosesWhileTheUpstreamIsSilentEndsTheRelay() async throws {
+        let f = try await AIFixture.start()
+        defer { Task { await f.stop() } }
+        let events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: false).prefix(2))
+        // After its first content the upstream goes silent: nothing is written to the client,
+        // so only the client's FIN can tell the gateway it left.
+        f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
+        try await streamRoute(f)
+        let gauge = {
+            let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+            return text.split(separator: "\n").first { $0.hasPrefix("apisix_llm_active_connections{") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
+        client.send(
+            "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
+        )
+        _ = await client.read(until: "\"a\"")
+        #expect(try await gauge() == 1)
+        client.closeWrite()
+        #expect(try await eventually { try await gauge() == 0 })
+    }
+
     @Test func aClientThatGoesAwayCancelsTheUpstream() async throws {
         let f = try await AIFixture.start()
         defer { Task { await f.stop() } }

@@ -76,7 +76,7 @@ public struct SSEDecoder: Sendable {
                     if dataLines > 0 { data.append(0x0A) }
                     data.append(contentsOf: value)
                     dataLines += 1
-                } else if field.elementsEqual("event".utf8) {
+                } else if field.elementsEqual("event".utf8), !value.isEmpty {
                     type = String(decoding: value, as: UTF8.self)
                 }
             }

@@ -8,31 +8,37 @@ public enum ASCII {
 
     /// `text` equals `lowercase` ignoring ASCII case (`lowercase` must be lower-case).
     public static func equals(_ text: String, _ lowercase: StaticString) -> Bool {
-        let a = text.utf8
-        guard a.count == lowercase.utf8CodeUnitCount else { return false }
-        var i = 0
-        for byte in a {
-            if lower(byte) != lowercase.utf8Start[i] { return false }
-            i += 1
+        lowercase.withUTF8Buffer { pattern in
+            let a = text.utf8
+            guard a.count == pattern.count else { return false }
+            var i = 0
+            for byte in a {
+                if lower(byte) != pattern[i] { return false }
+                i += 1
+            }
+            return true
         }
-        return true
     }
 
     /// `text` starts with `lowercase` ignoring ASCII case.
     public static func hasPrefix(_ text: String, _ lowercase: StaticString) -> Bool {
-        let count = lowercase.utf8CodeUnitCount
-        var i = 0
-        for byte in text.utf8 {
-            if i == count { return true }
-            if lower(byte) != lowercase.utf8Start[i] { return false }
-            i += 1
+        lowercase.withUTF8Buffer { pattern in
+            var i = 0
+            for byte in text.utf8 {
+                if i == pattern.count { return true }
+                if lower(byte) != pattern[i] { return false }
+                i += 1
+            }
+            return i == pattern.count
         }
-        return i == count
     }
 
     /// `text` contains `lowercase` ignoring ASCII case.
     public static func contains(_ text: String, _ lowercase: StaticString) -> Bool {
-        let needle = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        lowercase.withUTF8Buffer { contains(text, needle: $0) }
+    }
+
+    private static func contains(_ text: String, needle: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !needle.isEmpty else { return true }
         let bytes = Array(text.utf8)
         guard bytes.count >= needle.count else { return false }

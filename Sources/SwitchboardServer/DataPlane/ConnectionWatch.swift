@@ -3,9 +3,10 @@ import Synchronization
 
 /// Tells a streaming response that its client went away, without taking over the connection.
 /// (Hummingbird's `consumeWithCancellationOnInboundClose` reads the connection's inbound side
-/// itself, so the connection could not be reused: every stream cost a new TCP connection.) One
-/// watch per connection, registered once on its close future and dropped when it closes, so
-/// many streams on one keep-alive connection do not pile up callbacks.
+/// itself, so the connection could not be reused: every stream cost a new TCP connection.)
+/// Hummingbird allows half-closed connections, so a client's FIN does not close the channel:
+/// a ``ConnectionCloseObserver`` at the front of each data-plane pipeline fires the watch on
+/// the input closing or the channel going inactive, exactly when the old helper cancelled.
 final class ConnectionWatch: Sendable {
     private struct State {
         var closed = false
@@ -17,26 +18,22 @@ final class ConnectionWatch: Sendable {
 
     private static let watches = Mutex<[ObjectIdentifier: ConnectionWatch]>([:])
 
-    /// The watch of `channel`'s connection.
-    static func of(_ channel: any Channel) -> ConnectionWatch {
-        let key = ObjectIdentifier(channel)
-        let (watch, isNew) = watches.withLock { watches in
-            if let existing = watches[key] { return (existing, false) }
-            let made = ConnectionWatch()
-            watches[key] = made
-            return (made, true)
-        }
-        if isNew {
-            channel.closeFuture.whenComplete { _ in
-                watches.withLock { $0[key] = nil }
-                watch.fire()
-            }
-        }
+    /// Creates the watch of a new connection (on its event loop, during channel setup).
+    static func register(_ channel: any Channel) -> ConnectionWatch {
+        let watch = ConnectionWatch()
+        watches.withLock { $0[ObjectIdentifier(channel)] = watch }
         return watch
     }
 
-    /// Connections being watched (for tests: the registry must not grow).
-    static var count: Int { watches.withLock { $0.count } }
+    /// The watch of `channel`'s connection (`nil` for listeners without one).
+    static func of(_ channel: any Channel) -> ConnectionWatch? {
+        watches.withLock { $0[ObjectIdentifier(channel)] }
+    }
+
+    /// Drops the registry entry of a connection that went inactive.
+    static func unregister(_ channel: any Channel) {
+        _ = watches.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
 
     /// Calls `handler` once when the connection closes (at once if it already has); the
     /// returned token removes it.
@@ -56,7 +53,8 @@ final class ConnectionWatch: Sendable {
         _ = state.withLock { $0.waiters.removeValue(forKey: token) }
     }
 
-    private func fire() {
+    /// The client closed its side (or the connection is gone): wake every waiter, once.
+    func fire() {
         let waiters = state.withLock { state in
             state.closed = true
             defer { state.waiters = [:] }
@@ -95,6 +93,34 @@ final class ConnectionWatch: Sendable {
                 throw CancellationError()
             }
         }
+    }
+}
+
+/// First handler of a data-plane connection: fires its ``ConnectionWatch`` when the client
+/// closes its side or the connection goes away, and forgets the watch then.
+final class ConnectionCloseObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    typealias InboundOut = NIOAny
+
+    let watch: ConnectionWatch
+
+    init(_ watch: ConnectionWatch) {
+        self.watch = watch
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { watch.fire() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        watch.fire()
+        ConnectionWatch.unregister(context.channel)
+        context.fireChannelInactive()
     }
 }
 

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SwitchboardCore
+import Synchronization
 
 /// The data plane: matches the route in the current snapshot, runs the plugin pipeline and
 /// proxies, then runs the log phase once the response body has been sent.
@@ -54,6 +55,9 @@ public struct DataPlaneResponder: HTTPResponder {
         if snapshot.router.needsBody, exchange.request.headers[.contentType].map({ ASCII.contains($0, "json") }) == true
         {
             _ = try await exchange.body()
+            // Parsed now (large bodies off the event loop) for `post_arg.*` in route `vars`;
+            // a body that is not JSON just matches no `post_arg`.
+            _ = try? await exchange.parsedJSONBody()
         }
         let routeRequest = RouteRequest(
             path: exchange.path, method: exchange.method, host: exchange.host,
@@ -96,17 +100,37 @@ public struct DataPlaneResponder: HTTPResponder {
         let body = response.body
         let accessLogger = self.accessLogger
         let metrics = self.metrics
+        let logPhase = LogPhase {
+            for slot in slots { slot.handler.log(exchange) }
+            metrics.record(exchange)
+            accessLogger?.log(exchange)
+        }
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
             let counting = CountingWriter(base: writer, exchange: exchange)
-            defer {
-                for slot in slots { slot.handler.log(exchange) }
-                metrics.record(exchange)
-                accessLogger?.log(exchange)
-            }
+            defer { logPhase() }
             try await body.write(counting)
         }
         return response
     }
+}
+
+/// The log phase of one request, run exactly once: after the body's last byte, or — when the
+/// client left before the response head could be written, so the body never ran — when the
+/// response is dropped. Plugins release what they hold there (quota reservations, breaker
+/// trials, in-flight gauges), so it must not be skipped.
+final class LogPhase: Sendable {
+    private let run: @Sendable () -> Void
+    private let done = Atomic(false)
+
+    init(_ run: @escaping @Sendable () -> Void) {
+        self.run = run
+    }
+
+    func callAsFunction() {
+        if !done.exchange(true, ordering: .acquiringAndReleasing) { run() }
+    }
+
+    deinit { callAsFunction() }
 }
 
 /// Passes writes through and counts the body bytes for `$body_bytes_sent`.

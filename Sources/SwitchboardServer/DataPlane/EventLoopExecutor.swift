@@ -36,12 +36,15 @@ final class EventLoopExecutor: TaskExecutor, Sendable {
 }
 
 /// Hummingbird's HTTP/1 child channel, with each connection handled on its own event loop
-/// (see ``EventLoopExecutor``).
+/// (see ``EventLoopExecutor``) and watched for the client closing (see ``ConnectionWatch``).
 struct EventLoopHTTP1Channel: ServerChildChannel {
     let inner: HTTP1Channel
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        inner.setup(channel: channel, logger: logger)
+        channel.eventLoop.makeCompletedFuture {
+            let observer = ConnectionCloseObserver(ConnectionWatch.register(channel))
+            try channel.pipeline.syncOperations.addHandler(observer, position: .first)
+        }.flatMap { inner.setup(channel: channel, logger: logger) }
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {

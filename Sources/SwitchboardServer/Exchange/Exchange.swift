@@ -123,10 +123,22 @@ public final class Exchange: @unchecked Sendable {
     public func parsedJSONBody() async throws -> JSONValue {
         if let parsed = parsedBody, let value = parsed { return value }
         let buffer = try await body()
-        let value = try JSONParser.parse(buffer.readableBytesView)
+        let value: JSONValue
+        if buffer.readableBytes > Self.parseOnLoopLimit {
+            // Tens of megabytes of JSON take long enough to stall every connection of the event
+            // loop this request runs on: parse them on the global pool.
+            value = try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                try JSONParser.parse(buffer.readableBytesView)
+            }
+        } else {
+            value = try JSONParser.parse(buffer.readableBytesView)
+        }
         parsedBody = .some(value)
         return value
     }
+
+    /// Bodies above this are parsed off the event loop.
+    static let parseOnLoopLimit = 1 << 20
 
     /// Synchronous access for variable lookups after the body was read.
     var jsonBodyIfParsed: JSONValue? {

@@ -70,7 +70,8 @@ public final class GatewayMetrics: Sendable {
     func activeConnections(_ x: Exchange, node: String) -> Meter {
         let l = llmLabels(x, node: node)
         let values = [
-            x.route?.name ?? "", l.routeID, x.path, x.host, l.serviceID, l.consumer, l.node, l.requestType,
+            x.route?.name ?? "", l.routeID, Self.bounded(x.path), Self.bounded(x.host), l.serviceID, l.consumer, l.node,
+            l.requestType,
             l.requestModel, l.model,
         ]
         if let found = meters.withLock({ $0[values] }) { return found }
@@ -245,7 +246,8 @@ public final class GatewayMetrics: Sendable {
         let l = llmLabels(x)
         let http = series(
             HTTPKey(
-                code: x.status, route: x.route?.id ?? "", uri: x.route == nil ? "" : x.path, host: x.host,
+                code: x.status, route: x.route?.id ?? "", uri: x.route == nil ? "" : Self.bounded(x.path),
+                host: Self.bounded(x.host),
                 service: x.route?.serviceID ?? "", consumer: x.consumer?.username ?? "", node: Self.bounded(node),
                 requestType: requestType, requestModel: l.requestModel, model: l.model))
         http.status.increment()

@@ -28,6 +28,11 @@ final class RawClient: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// Sends FIN, as a client that closes its connection does.
+    func closeWrite() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     func send(_ text: String) {
         _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }

@@ -102,9 +102,8 @@ extension AIProxyHandler {
         var fields = headers
         fields[.contentType] = contentType
         fields[.cacheControl] = "no-cache"
-        let watch = exchange.channel.map(ConnectionWatch.of)
+        let watch = exchange.channel.flatMap(ConnectionWatch.of)
         let body = ResponseBody { writer in
-            defer { ai.activeConnection?.decrement() }
             // A client that leaves cancels the relay (and so the upstream request) at once;
             // the connection stays reusable for the client's next request.
             try await ConnectionWatch.cancellingOnClose(watch) {

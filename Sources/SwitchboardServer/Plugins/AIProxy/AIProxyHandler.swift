@@ -309,7 +309,11 @@ struct AIProxyHandler: PluginHandler {
     /// The log phase: an instance admitted for this request that never got a verdict (the
     /// client left, a quota refused the request) gives back its half-open trial.
     func log(_ exchange: Exchange) {
-        guard let ai = exchange.ai, let index = ai.pendingVerdict else { return }
+        guard let ai = exchange.ai else { return }
+        // A relayed stream's in-flight gauge ends here, also when its body never ran.
+        ai.activeConnection?.decrement()
+        ai.activeConnection = nil
+        guard let index = ai.pendingVerdict else { return }
         ai.pendingVerdict = nil
         health[index].abandon()
     }
