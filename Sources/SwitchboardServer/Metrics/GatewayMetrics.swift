@@ -74,18 +74,14 @@ public final class GatewayMetrics: Sendable {
             l.requestType,
             l.requestModel, l.model,
         ]
-        if let found = meters.withLock({ $0[values] }) { return found }
-        let dimensions: [(String, String)] = [
-            ("route", values[0]), ("route_id", values[1]), ("matched_uri", values[2]), ("matched_host", values[3]),
-            ("service", ""), ("service_id", values[4]), ("consumer", values[5]), ("node", values[6]),
-            ("request_type", values[7]), ("request_llm_model", values[8]), ("llm_model", values[9]),
-        ]
-        let made = Meter(label: "apisix_llm_active_connections", dimensions: dimensions, factory: factory)
-        meters.withLock {
-            if $0.count >= Self.seriesCacheLimit { $0.removeAll(keepingCapacity: true) }
-            $0[values] = made
+        return meters.get(values) {
+            let dimensions: [(String, String)] = [
+                ("route", values[0]), ("route_id", values[1]), ("matched_uri", values[2]), ("matched_host", values[3]),
+                ("service", ""), ("service_id", values[4]), ("consumer", values[5]), ("node", values[6]),
+                ("request_type", values[7]), ("request_llm_model", values[8]), ("llm_model", values[9]),
+            ]
+            return Meter(label: "apisix_llm_active_connections", dimensions: dimensions, factory: factory)
         }
-        return made
     }
 
     /// Increments a counter of rare events (fallbacks, retries, rejections): made per event,
@@ -208,21 +204,12 @@ public final class GatewayMetrics: Sendable {
         var model: String
     }
 
-    /// Bounded: a label set explosion (many hosts or paths) empties the cache instead of growing
-    /// it; the registry keeps the series either way.
-    static let seriesCacheLimit = 4096
-    private let httpSeries = Mutex<[HTTPKey: HTTPSeries]>([:])
-    private let llmSeries = Mutex<[[String]: LLMSeries]>([:])
-    private let meters = Mutex<[[String]: Meter]>([:])
+    private let httpSeries = HandleCache<HTTPKey, HTTPSeries>()
+    private let llmSeries = HandleCache<[String], LLMSeries>()
+    private let meters = HandleCache<[String], Meter>()
 
     func series(_ key: HTTPKey) -> HTTPSeries {
-        if let found = httpSeries.withLock({ $0[key] }) { return found }
-        let made = HTTPSeries(code: String(key.code), key: key, factory: factory)
-        httpSeries.withLock {
-            if $0.count >= Self.seriesCacheLimit { $0.removeAll(keepingCapacity: true) }
-            $0[key] = made
-        }
-        return made
+        httpSeries.get(key) { HTTPSeries(code: String(key.code), key: key, factory: factory) }
     }
 
     func series(_ labels: LLMLabels) -> LLMSeries {
@@ -230,13 +217,7 @@ public final class GatewayMetrics: Sendable {
             labels.routeID, labels.serviceID, labels.consumer, labels.node, labels.requestType, labels.requestModel,
             labels.model,
         ]
-        if let found = llmSeries.withLock({ $0[key] }) { return found }
-        let made = LLMSeries(labels: labels.list, factory: factory)
-        llmSeries.withLock {
-            if $0.count >= Self.seriesCacheLimit { $0.removeAll(keepingCapacity: true) }
-            $0[key] = made
-        }
-        return made
+        return llmSeries.get(key) { LLMSeries(labels: labels.list, factory: factory) }
     }
 
     /// The log phase of every data-plane request.
@@ -297,5 +278,22 @@ public final class GatewayMetrics: Sendable {
             }
         }
         return registry.emitToBuffer()
+    }
+}
+
+/// Metric handles by label set, made on first use. Bounded: a label set explosion (many hosts or
+/// paths) empties the cache instead of growing it; the registry keeps the series either way.
+final class HandleCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    static var limit: Int { 4096 }
+    private let entries = Mutex<[Key: Value]>([:])
+
+    func get(_ key: Key, make: () -> Value) -> Value {
+        if let found = entries.withLock({ $0[key] }) { return found }
+        let made = make()
+        entries.withLock {
+            if $0.count >= Self.limit { $0.removeAll(keepingCapacity: true) }
+            $0[key] = made
+        }
+        return made
     }
 }
