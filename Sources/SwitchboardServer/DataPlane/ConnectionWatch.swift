@@ -5,8 +5,9 @@ import Synchronization
 /// (Hummingbird's `consumeWithCancellationOnInboundClose` reads the connection's inbound side
 /// itself, so the connection could not be reused: every stream cost a new TCP connection.)
 /// Hummingbird allows half-closed connections, so a client's FIN does not close the channel:
-/// a ``ConnectionCloseObserver`` at the front of each data-plane pipeline fires the watch on
-/// the input closing or the channel going inactive, exactly when the old helper cancelled.
+/// a ``ConnectionCloseObserver`` at the front of each data-plane pipeline owns the watch and
+/// fires it on the input closing or the channel going inactive, exactly when the old helper
+/// cancelled.
 final class ConnectionWatch: Sendable {
     private struct State {
         var closed = false
@@ -16,23 +17,10 @@ final class ConnectionWatch: Sendable {
 
     private let state = Mutex(State())
 
-    private static let watches = Mutex<[ObjectIdentifier: ConnectionWatch]>([:])
-
-    /// Creates the watch of a new connection (on its event loop, during channel setup).
-    static func register(_ channel: any Channel) -> ConnectionWatch {
-        let watch = ConnectionWatch()
-        watches.withLock { $0[ObjectIdentifier(channel)] = watch }
-        return watch
-    }
-
-    /// The watch of `channel`'s connection (`nil` for listeners without one).
-    static func of(_ channel: any Channel) -> ConnectionWatch? {
-        watches.withLock { $0[ObjectIdentifier(channel)] }
-    }
-
-    /// Drops the registry entry of a connection that went inactive.
-    static func unregister(_ channel: any Channel) {
-        _ = watches.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    /// The watch of `channel`'s connection: its ``ConnectionCloseObserver``'s (`nil` for
+    /// listeners without one).
+    static func of(_ channel: any Channel) async -> ConnectionWatch? {
+        try? await channel.pipeline.handler(type: ConnectionCloseObserver.self).map(\.watch).get()
     }
 
     /// Calls `handler` once when the connection closes (at once if it already has); the
@@ -96,17 +84,13 @@ final class ConnectionWatch: Sendable {
     }
 }
 
-/// First handler of a data-plane connection: fires its ``ConnectionWatch`` when the client
-/// closes its side or the connection goes away, and forgets the watch then.
+/// First handler of a data-plane connection: owns its ``ConnectionWatch`` and fires it when the
+/// client closes its side or the connection goes away.
 final class ConnectionCloseObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     typealias InboundOut = NIOAny
 
-    let watch: ConnectionWatch
-
-    init(_ watch: ConnectionWatch) {
-        self.watch = watch
-    }
+    let watch = ConnectionWatch()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireChannelRead(data)
@@ -119,7 +103,6 @@ final class ConnectionCloseObserver: ChannelInboundHandler, RemovableChannelHand
 
     func channelInactive(context: ChannelHandlerContext) {
         watch.fire()
-        ConnectionWatch.unregister(context.channel)
         context.fireChannelInactive()
     }
 }

@@ -42,8 +42,7 @@ struct EventLoopHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         channel.eventLoop.makeCompletedFuture {
-            let observer = ConnectionCloseObserver(ConnectionWatch.register(channel))
-            try channel.pipeline.syncOperations.addHandler(observer, position: .first)
+            try channel.pipeline.syncOperations.addHandler(ConnectionCloseObserver(), position: .first)
         }.flatMap { inner.setup(channel: channel, logger: logger) }
     }
 

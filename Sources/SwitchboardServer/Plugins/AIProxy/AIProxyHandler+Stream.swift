@@ -25,7 +25,7 @@ extension AIProxyHandler {
     /// content deadline) is a failed attempt and the fallback rules apply.
     func open(
         _ relay: StreamRelay, started: ContinuousClock.Instant, contentDeadline: ContinuousClock.Instant,
-        budgetBound: Bool, onFirstByte: () -> Void = {}
+        budgetBound: Bool
     ) async -> Opening {
         let elapsed = { Self.milliseconds(ContinuousClock.now - started) }
         var first: [UInt8] = []
@@ -54,7 +54,6 @@ extension AIProxyHandler {
                         status: 502, message: "upstream closed the stream before sending any content",
                         code: "stream_empty", elapsedMs: elapsed(), errorClass: .server))
             }
-            if relay.bytesRead == 0 { onFirstByte() }
             let step = relay.feed(chunk)
             if let error = step.error {
                 var failure = AttemptFailure.gatewayError(
@@ -64,7 +63,7 @@ extension AIProxyHandler {
                 let inferred = ErrorClass.classify(status: 400, body: Array(error.utf8))
                 if inferred == .contextLength || inferred == .contentFiltered {
                     failure.errorClass = inferred
-                } else if error.lowercased().contains("rate_limit") || error.lowercased().contains("rate limit") {
+                } else if ASCII.contains(error, "rate_limit") || ASCII.contains(error, "rate limit") {
                     failure.errorClass = .rateLimited
                 }
                 return .failure(failure)
@@ -87,8 +86,7 @@ extension AIProxyHandler {
         let keepText = exchange.aiLog?.payloads == true || canContinue(ai)
         let relay = StreamRelay(response.body, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: keepText)
         let opening = await open(
-            relay, started: started, contentDeadline: contentDeadline, budgetBound: budgetBound,
-            onFirstByte: {})
+            relay, started: started, contentDeadline: contentDeadline, budgetBound: budgetBound)
         let first: [UInt8]
         let alreadyDone: Bool
         switch opening {
@@ -102,7 +100,8 @@ extension AIProxyHandler {
         var fields = headers
         fields[.contentType] = contentType
         fields[.cacheControl] = "no-cache"
-        let watch = exchange.channel.flatMap(ConnectionWatch.of)
+        let watch: ConnectionWatch? =
+            if let channel = exchange.channel { await ConnectionWatch.of(channel) } else { nil }
         let body = ResponseBody { writer in
             // A client that leaves cancels the relay (and so the upstream request) at once;
             // the connection stays reusable for the client's next request.
