@@ -100,7 +100,8 @@ final class Switch: Sendable {
         for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-b") }
         #expect(f.a.requests.count == 2)  // ejected after two failures in a row
         let ejected = try await control(f.gw, "/v1/healthcheck/routes/ai").arrayValue?.first?["nodes"]?[0]
-        #expect(ejected?["status"] == "unhealthy" && ejected?["breaker"] == "open")
+        #expect(ejected?["status"] == "unhealthy" && ejected?["passive"] == "ejected")
+        #expect(ejected?["breaker"] == .null)  // no breaker configured: ejection is not shown as one
         #expect(ejected?["cooldown_until"]?.doubleValue != nil)
         failing.set(false)
         // After the cooldown one trial request is let through; it succeeds and closes the breaker.
@@ -111,7 +112,7 @@ final class Switch: Sendable {
         for _ in 0..<3 { _ = try await f.chat() }
         #expect(f.a.requests.count >= 3)
         let node = try await control(f.gw).arrayValue?.first?["nodes"]?[0]
-        #expect(node?["status"] == "healthy" && node?["breaker"] == "closed")
+        #expect(node?["status"] == "healthy" && node?["passive"] == "ok" && node?["breaker"] == .null)
     }
 
     @Test func retryAfterCoolsAnInstanceDown() async throws {
@@ -174,12 +175,12 @@ final class Switch: Sendable {
         let c1 = s.liveFailed(.http, config: passive, now: 0)
         let c2 = s.liveFailed(.http, config: passive, now: 0)
         #expect(c1 == nil && c2 == .becameUnhealthy("2 live http failures in a row"))
-        #expect(s.breaker == .open)
+        #expect(s.passive == .ejected)
         let early = s.admit(now: 5, activeChecked: false)
         let trial = s.admit(now: 11, activeChecked: false)
         let second = s.admit(now: 11, activeChecked: false)
         #expect(!early && trial && !second)  // exactly one trial once the cooldown is over
-        #expect(s.breaker == .halfOpen)
+        #expect(s.passive == .halfOpen)
         let failedTrial = s.liveFailed(.tcp, config: passive, now: 11)
         #expect(failedTrial == nil)  // a failed trial rests again
         let resting = s.admit(now: 12, activeChecked: false)
@@ -187,7 +188,7 @@ final class Switch: Sendable {
         #expect(!resting && nextTrial)
         let recovered = s.liveSucceeded(config: passive)
         #expect(recovered == .becameHealthy)
-        #expect(s.breaker == .closed)
+        #expect(s.passive == .ok)
     }
 
     @Test func retryHints() {

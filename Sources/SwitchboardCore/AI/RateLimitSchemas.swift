@@ -52,6 +52,7 @@ public enum RateLimitSchemas {
         ])
 
     public static func check(_ config: JSONValue) throws(SchemaError) -> JSONValue {
+        try checkAmounts(config)
         if config["limit_strategy"]?.stringValue == "expression" {
             guard let text = config["cost_expr"]?.stringValue else {
                 throw SchemaError("cost_expr is required when limit_strategy is 'expression'")
@@ -64,5 +65,27 @@ public enum RateLimitSchemas {
             )
         }
         return config
+    }
+
+    /// Every `limit`, `count` and `time_window` must be a positive integer or a variable
+    /// expression: the schema's `string` branch alone would let `"ten"` through, and a quota
+    /// that cannot be read must be refused here rather than fail open or closed later.
+    static func checkAmounts(_ config: JSONValue) throws(SchemaError) {
+        func check(_ value: JSONValue?, _ path: String) throws(SchemaError) {
+            guard let value else { return }
+            if case .failure(let error) = QuotaAmount.parse(value) {
+                throw SchemaError("property \"\(path)\" validation failed: \(error.description)")
+            }
+        }
+        try check(config["limit"], "limit")
+        try check(config["time_window"], "time_window")
+        for (i, item) in (config["instances"]?.arrayValue ?? []).enumerated() {
+            try check(item["limit"], "instances[\(i + 1)].limit")
+            try check(item["time_window"], "instances[\(i + 1)].time_window")
+        }
+        for (i, rule) in (config["rules"]?.arrayValue ?? []).enumerated() {
+            try check(rule["count"], "rules[\(i + 1)].count")
+            try check(rule["time_window"], "rules[\(i + 1)].time_window")
+        }
     }
 }

@@ -21,7 +21,8 @@ public struct LogFormat: Sendable, Equatable {
         "apisix_request_id", "route_id", "route_name", "service_id", "consumer_name",
         "apisix_upstream_response_time",
         // LLM
-        "request_type", "request_llm_model", "llm_model", "llm_time_to_first_token", "llm_prompt_tokens",
+        "request_type", "request_llm_model", "llm_model", "llm_response_model", "llm_time_to_first_token",
+        "llm_prompt_tokens",
         "llm_completion_tokens", "llm_total_tokens", "llm_cache_read_input_tokens",
         "llm_cache_creation_input_tokens", "llm_reasoning_tokens", "llm_stream", "llm_has_tool_calls",
         "llm_tool_count", "llm_end_user_id", "llm_content_risk_level", "rate_limiting_info", "llm_error_class",

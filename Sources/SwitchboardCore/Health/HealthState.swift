@@ -1,8 +1,9 @@
 /// The health of one instance (node): counters of consecutive results, healthy or not, an
-/// optional cooldown (after a 429, or while ejected by passive checks) and the breaker view.
+/// optional cooldown (after a 429, or while ejected by passive checks) and the ejection view.
 /// A value type whose transitions return what changed, so the owner logs each change once.
 public struct HealthState: Sendable, Equatable {
-    public enum Breaker: String, Sendable { case closed, open, halfOpen = "half_open" }
+    /// Passive ejection as the control API shows it (the circuit breaker is a separate state).
+    public enum Passive: String, Sendable { case ok, ejected, halfOpen = "half_open" }
     public enum Failure: Sendable { case http, tcp, timeout }
 
     public private(set) var healthy = true
@@ -27,9 +28,9 @@ public struct HealthState: Sendable, Equatable {
         case becameUnhealthy(String)
     }
 
-    public var breaker: Breaker {
-        if !ejected && healthy { return .closed }
-        return trialInFlight || (ejected && cooldownUntil == nil) ? .halfOpen : .open
+    public var passive: Passive {
+        guard ejected else { return .ok }
+        return trialInFlight || cooldownUntil == nil ? .halfOpen : .ejected
     }
 
     /// Whether a request may go to the instance now. A passively ejected instance whose

@@ -46,7 +46,8 @@ public struct AccessLogger: Sendable {
         "http_host", "status", "body_bytes_sent", "request_length", "request_time", "http_referer", "http_user_agent",
         "upstream_addr", "upstream_status", "upstream_response_time", "upstream_scheme", "upstream_host",
         "upstream_uri", "apisix_request_id", "route_id", "route_name", "service_id", "consumer_name",
-        "apisix_upstream_response_time", "request_type", "request_llm_model", "llm_model", "llm_time_to_first_token",
+        "apisix_upstream_response_time", "request_type", "request_llm_model", "llm_model", "llm_response_model",
+        "llm_time_to_first_token",
         "llm_prompt_tokens", "llm_completion_tokens", "llm_total_tokens", "llm_cache_read_input_tokens",
         "llm_cache_creation_input_tokens", "llm_reasoning_tokens", "llm_stream", "llm_has_tool_calls", "llm_tool_count",
         "llm_end_user_id", "llm_error_class", "rate_limiting_info",
@@ -113,7 +114,7 @@ public struct AccessLogger: Sendable {
                 continue
             case .named(let name): value = Self.value(name, exchange)
             case .request(let variable, let name):
-                value = exchange.value(of: variable)?.stringValue ?? exchange.logValues[name] ?? Self.defaults[name]
+                value = Self.loggedValue(of: variable, exchange) ?? exchange.logValues[name] ?? Self.defaults[name]
             }
             if let value, !value.isEmpty {
                 line.append(contentsOf: value.utf8)
@@ -130,6 +131,17 @@ public struct AccessLogger: Sendable {
         return String(format: "%.3f", Double(ms) / 1000)
     }
 
+    /// A request variable as logged: redacted query arguments print `***`.
+    static func loggedValue(of variable: RequestVariable, _ x: Exchange) -> String? {
+        switch variable {
+        case .arg(let name) where x.redactedQueryArgs.contains(name):
+            return x.args[name] == nil ? nil : "***"
+        case .requestURI: return x.loggedURI
+        case .queryString: return x.loggedQuery
+        default: return x.value(of: variable)?.stringValue
+        }
+    }
+
     static func value(_ name: String, _ x: Exchange) -> String? {
         switch name {
         case "remote_addr": return x.remoteAddress
@@ -140,13 +152,11 @@ public struct AccessLogger: Sendable {
         case "msec": return String(format: "%.3f", x.startDate.timeIntervalSince1970)
         case "http_host": return x.hostHeader
         case "host": return x.host
-        case "request_line", "request":
-            let uri = x.rawQuery.map { "\(x.path)?\($0)" } ?? x.path
-            return "\(x.method) \(uri) HTTP/1.1"
+        case "request_line", "request": return "\(x.method) \(x.loggedURI) HTTP/1.1"
         case "request_method": return x.method
-        case "request_uri": return x.rawQuery.map { "\(x.path)?\($0)" } ?? x.path
+        case "request_uri": return x.loggedURI
         case "uri": return x.path
-        case "args", "query_string": return x.rawQuery
+        case "args", "query_string": return x.loggedQuery
         case "status": return String(x.status)
         case "body_bytes_sent", "bytes_sent": return String(x.bodyBytesSent)
         case "request_length": return x.request.headers[.contentLength]
@@ -161,7 +171,7 @@ public struct AccessLogger: Sendable {
         case "scheme": return "http"
         case "server_protocol": return "HTTP/1.1"
         default:
-            if let value = x.value(of: RequestVariable(name: name))?.stringValue ?? x.logValues[name] {
+            if let value = loggedValue(of: RequestVariable(name: name), x) ?? x.logValues[name] {
                 return value
             }
             return defaults[name]

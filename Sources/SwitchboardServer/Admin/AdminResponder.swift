@@ -178,19 +178,8 @@ public struct AdminResponder: HTTPResponder {
             return written(record, created: created)
         case .patch:
             guard let id, let patch = body else { throw unsupported() }
-            guard let existing = state[kind, id] else { throw notFound() }
-            var value: JSONValue
-            if rest.count > 1 {
-                guard let replaced = existing.value.replacing(path: Array(rest.dropFirst()), with: patch) else {
-                    throw .badRequest("invalid sub path /\(rest.dropFirst().joined(separator: "/"))")
-                }
-                value = replaced
-            } else {
-                try forbidTimestamps(patch)
-                value = existing.value.merging(patch: patch)
-            }
-            value["id"] = .string(id)
-            let (record, _) = try await manager.put(kind, id: id, value: value)
+            if rest.count == 1 { try forbidTimestamps(patch) }
+            let record = try await manager.patch(kind, id: id, subPath: Array(rest.dropFirst()), patch: patch)
             return (200, ["key": .string(record.key), "value": record.value])
         case .delete:
             guard let id, rest.count == 1 else { throw unsupported() }

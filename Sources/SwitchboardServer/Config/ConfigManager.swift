@@ -6,8 +6,11 @@ import SwitchboardStore
 /// Owns the configuration: the in-memory ``ConfigState`` (what the Admin API reads), the store
 /// (where it persists) and the published ``Snapshot`` (what the data plane reads).
 ///
-/// An actor, so writes are applied one at a time: validate against the current state, persist,
-/// then swap in a newly compiled snapshot. The data plane never waits on it.
+/// Writes are applied strictly one at a time — validate against the current state (references
+/// included), persist, then swap in a newly compiled snapshot — under a FIFO write lock held
+/// across the store's `await`: actor isolation alone would let a second write interleave at that
+/// suspension (two store transactions at once, or a delete and a write that both pass their
+/// reference checks). The data plane never waits on it.
 public actor ConfigManager {
     public nonisolated let store: any ConfigStore
     public let validator: ConfigValidator
@@ -19,6 +22,9 @@ public actor ConfigManager {
     /// stayed in force).
     public private(set) var rejectedReloads = 0
     private var ids = IDGenerator()
+    /// The write lock: whether a write is in progress, and the writes waiting for it in order.
+    private var writing = false
+    private var waitingWriters: [CheckedContinuation<Void, Never>] = []
 
     public init(store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, services: GatewayServices) {
         self.store = store
@@ -110,12 +116,64 @@ public actor ConfigManager {
         ids.next(atLeast: state.revision + 1)
     }
 
+    private func beginWrite() async {
+        guard writing else {
+            writing = true
+            return
+        }
+        await withCheckedContinuation { waitingWriters.append($0) }
+    }
+
+    private func endWrite() {
+        if waitingWriters.isEmpty {
+            writing = false
+        } else {
+            waitingWriters.removeFirst().resume()  // the lock passes to the next writer
+        }
+    }
+
+    /// Merge-patches one object (or replaces the part at `subPath`) under the write lock, so a
+    /// concurrent write cannot be lost between reading and writing it.
+    public func patch(_ kind: ResourceKind, id: String, subPath: [String], patch: JSONValue) async throws(Rejection)
+        -> StoredResource
+    {
+        guard store.isWritable else { throw readOnly() }
+        await beginWrite()
+        defer { endWrite() }
+        guard let existing = state[kind, id] else { throw Rejection(404, ["message": "Key not found"]) }
+        var value: JSONValue
+        if !subPath.isEmpty {
+            guard let replaced = existing.value.replacing(path: subPath, with: patch) else {
+                throw .badRequest("invalid sub path /\(subPath.joined(separator: "/"))")
+            }
+            value = replaced
+        } else {
+            value = existing.value.merging(patch: patch)
+        }
+        value["id"] = .string(id)
+        return try await write(kind, id: id, value: value).0
+    }
+
     /// Creates or replaces one object. `value` is what the client sent (with `id`/`username` set);
     /// returns the stored record and whether it was created.
     public func put(_ kind: ResourceKind, id: String, value: JSONValue) async throws(Rejection) -> (
         StoredResource, created: Bool
     ) {
         guard store.isWritable else { throw readOnly() }
+        await beginWrite()
+        defer { endWrite() }
+        return try await write(kind, id: id, value: value)
+    }
+
+    /// ``put(_:id:value:)`` with the write lock held.
+    private func write(_ kind: ResourceKind, id: String, value: JSONValue) async throws(Rejection) -> (
+        StoredResource, created: Bool
+    ) {
+        if kind == .credentials, let owner = id.components(separatedBy: "/credentials/").first,
+            state[.consumers, owner] == nil
+        {
+            throw Rejection(404, ["error_msg": "consumer not found"])
+        }
         let existing = state[kind, id]
         var validated: JSONValue
         do {
@@ -140,6 +198,8 @@ public actor ConfigManager {
     /// service that a route or service still uses, as APISIX does.
     public func delete(_ kind: ResourceKind, id: String) async throws(Rejection) -> StoredResource {
         guard store.isWritable else { throw readOnly() }
+        await beginWrite()
+        defer { endWrite() }
         guard let existing = state[kind, id] else { throw Rejection(404, ["message": "Key not found"]) }
         if kind == .upstreams || kind == .services {
             let field = kind == .upstreams ? "upstream_id" : "service_id"

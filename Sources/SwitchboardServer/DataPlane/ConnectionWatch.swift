@@ -17,6 +17,9 @@ final class ConnectionWatch: Sendable {
 
     private let state = Mutex(State())
 
+    /// Whether the client has closed its side (or the connection is gone).
+    var isClosed: Bool { state.withLock { $0.closed } }
+
     /// The watch of `channel`'s connection: its ``ConnectionCloseObserver``'s (`nil` for
     /// listeners without one).
     static func of(_ channel: any Channel) async -> ConnectionWatch? {

@@ -67,7 +67,9 @@ public struct UpstreamProxy: Sendable {
                 request, timeout: .nanoseconds(Int64(upstream.readTimeout / .nanoseconds(1))))
         } catch {
             exchange.upstreamResponseTime = ContinuousClock.now - started
-            return Self.transportFailure(error, exchange: exchange)
+            return Self.transportFailure(
+                error, exchange: exchange, target: node.address,
+                readTimeoutMs: Int(upstream.readTimeout / .milliseconds(1)))
         }
         exchange.upstreamStatus = Int(response.status.code)
         exchange.upstreamWait += ContinuousClock.now - started
@@ -96,15 +98,14 @@ public struct UpstreamProxy: Sendable {
     }
 
     /// 502 when the upstream cannot be reached, 504 when it does not answer in time.
-    static func transportFailure(_ error: any Error, exchange: Exchange) -> Response {
+    static func transportFailure(_ error: any Error, exchange: Exchange, target: String, readTimeoutMs: Int)
+        -> Response
+    {
         let isTimeout = UpstreamClients.isTimeout(error)
         exchange.upstreamStatus = isTimeout ? 504 : 502
-        if isTimeout {
-            return GatewayResponse.json(
-                .gatewayTimeout, ["error_msg": "upstream timed out"])
-        }
-        return GatewayResponse.json(
-            .badGateway, ["error_msg": .string("upstream unreachable: \(error)")])
+        let message = UpstreamError.describe(
+            error, target: target, stage: .head(waitMs: readTimeoutMs, budgetBound: false))
+        return GatewayResponse.json(isTimeout ? .gatewayTimeout : .badGateway, ["error_msg": .string(message)])
     }
 }
 

@@ -34,6 +34,8 @@ public final class Exchange: @unchecked Sendable {
     public var upstreamHeaderEdits: [(HTTPField.Name, String?)] = []
     /// Query arguments plugins remove before proxying (key-auth `hide_credentials`).
     public var removedQueryArgs: Set<String> = []
+    /// Query arguments whose values never reach a log line (key-auth's key parameter).
+    public var redactedQueryArgs: Set<String> = []
 
     public var status = 0
     public var bodyBytesSent = 0
@@ -111,6 +113,9 @@ public final class Exchange: @unchecked Sendable {
             bodyBuffer = buffer
             return buffer
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw BodyTooLarge(size: nil, limit: maxBodySize)
+        } catch is NIOTooManyBytesError {
+            // A chunked body (no Content-Length) that grew past the limit while being read.
             throw BodyTooLarge(size: nil, limit: maxBodySize)
         }
     }
@@ -191,6 +196,28 @@ public final class Exchange: @unchecked Sendable {
     }
 
     public var elapsed: Duration { ContinuousClock.now - start }
+
+    /// The query string as logged: the values of ``redactedQueryArgs`` replaced by `***`.
+    public var loggedQuery: String? {
+        guard let rawQuery, !redactedQueryArgs.isEmpty else { return rawQuery }
+        return Self.redact(query: rawQuery, names: redactedQueryArgs)
+    }
+
+    /// The path and query as logged (`$request_uri`).
+    public var loggedURI: String { loggedQuery.map { "\(path)?\($0)" } ?? path }
+
+    /// `query` with the values of the arguments named in `names` (decoded names) replaced by `***`.
+    public static func redact(query: String, names: Set<String>) -> String {
+        guard !names.isEmpty else { return query }
+        var changed = false
+        let pairs = query.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, names.contains(decode(parts[0])) else { return String(pair) }
+            changed = true
+            return parts[0] + "=***"
+        }
+        return changed ? pairs.joined(separator: "&") : query
+    }
 }
 
 /// A request body over the configured limit (413).

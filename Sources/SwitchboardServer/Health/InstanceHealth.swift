@@ -177,7 +177,10 @@ public final class InstanceHealth: Sendable {
                 "timeout_failure": .int(s.timeoutFailures),
             ],
             "cooldown_until": s.cooldownUntil.map { .double(unixNow + ($0 - now)) } ?? .null,
-            "breaker": .string(breakerState ?? s.breaker.rawValue),
+            // Each state under its own name: the circuit breaker (`null` when none is
+            // configured) and passive ejection; a 429's cooldown is `cooldown_until`.
+            "breaker": breakerState.map { .string($0) } ?? .null,
+            "passive": .string(s.passive.rawValue),
             "available": .bool(available),
         ]
         if let at = s.lastProbeAt {

@@ -189,7 +189,8 @@ final class FakeLLM: Sendable {
             onServerRunning: { channel in
                 llm.portBox.withLock { $0 = channel.localAddress?.port ?? 0 }
                 readiness.yield()
-            })
+            },
+            logger: quietLogger)
         let task = Task { try await app.run() }
         llm.taskBox.withLock { $0 = task }
         for await _ in ready { break }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import SwitchboardCore
 import Synchronization
@@ -57,7 +58,8 @@ final class FakeUpstream: Sendable {
             onServerRunning: { channel in
                 upstream.portBox.withLock { $0 = channel.localAddress?.port ?? 0 }
                 readiness.yield()
-            })
+            },
+            logger: quietLogger)
         let task = Task { try await app.run() }
         upstream.taskBox.withLock { $0 = task }
         for await _ in ready { break }
@@ -69,3 +71,11 @@ final class FakeUpstream: Sendable {
         _ = try? await task?.value
     }
 }
+
+/// The fakes' server logger: they are stopped by cancellation, which Hummingbird reports as
+/// `Waiting on child channel: CancellationError()` at error level — expected, so not printed.
+let quietLogger: Logger = {
+    var logger = Logger(label: "test-fake")
+    logger.logLevel = .critical
+    return logger
+}()

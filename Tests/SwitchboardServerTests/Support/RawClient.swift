@@ -26,11 +26,21 @@ final class RawClient: @unchecked Sendable {
         guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
     }
 
-    deinit { close(fd) }
+    private var isOpen = true
+
+    deinit { if isOpen { close(fd) } }
 
     /// Sends FIN, as a client that closes its connection does.
     func closeWrite() {
         shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// Closes the connection with a reset (RST), as a killed client does.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(fd)
+        isOpen = false
     }
 
     func send(_ text: String) {

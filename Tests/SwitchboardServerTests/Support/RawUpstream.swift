@@ -15,7 +15,17 @@ final class RawUpstream: Sendable {
         /// The first request on each connection gets a keep-alive 200 with `body`; the next
         /// request on the same (pooled) connection is reset.
         case serveThenReset(body: String)
+        /// Read a request, never answer, and report when the gateway closes the connection
+        /// (EOF or reset on the socket) through ``peerClosed``.
+        case holdOpen
     }
+
+    /// One element each time the gateway closed a held connection (``Mode/holdOpen``).
+    let peerClosed: AsyncStream<ContinuousClock.Instant>
+    private let peerClosedContinuation: AsyncStream<ContinuousClock.Instant>.Continuation
+    /// One element each time a request has been read.
+    let arrived: AsyncStream<Void>
+    private let arrivedContinuation: AsyncStream<Void>.Continuation
 
     let port: Int
     private let listener: Int32
@@ -29,6 +39,8 @@ final class RawUpstream: Sendable {
 
     init(mode: Mode) throws {
         self.mode = mode
+        (peerClosed, peerClosedContinuation) = AsyncStream.makeStream()
+        (arrived, arrivedContinuation) = AsyncStream.makeStream()
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -96,7 +108,14 @@ final class RawUpstream: Sendable {
         var served = 0
         while readRequest(fd) {
             count.withLock { $0 += 1 }
+            arrivedContinuation.yield()
             switch mode {
+            case .holdOpen:
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while read(fd, &buffer, buffer.count) > 0 {}
+                peerClosedContinuation.yield(.now)
+                close(fd)
+                return
             case .resetBeforeResponse:
                 reset(fd)
                 return

@@ -76,36 +76,39 @@ extension AIProxyHandler {
 
     /// Where in an attempt a transport error happened, for its class.
     enum Phase {
-        /// Waiting for the response head; `budgetBound` when the request's budget, not the
-        /// header timeout, set the deadline.
-        case head(budgetBound: Bool)
-        case body
+        /// Waiting for the response head, due within `waitMs`; `budgetBound` when the
+        /// request's budget, not the header timeout, set that deadline.
+        case head(waitMs: Int, budgetBound: Bool)
+        /// Reading the body; `idleMs` is the read timeout.
+        case body(idleMs: Int)
     }
 
     /// Maps a transport error to 504 (timeout) or 502 (refused, reset, TLS, anything else),
-    /// with its error class.
-    static func transportFailure(_ error: any Error, elapsedMs: Int, phase: Phase) -> AttemptFailure {
-        let text = "\(error)"
+    /// with its error class and a message that says what happened at `target` (`host:port`).
+    static func transportFailure(_ error: any Error, elapsedMs: Int, phase: Phase, target: String) -> AttemptFailure {
+        let stage: UpstreamError.Stage
+        switch phase {
+        case .head(let waitMs, let budgetBound): stage = .head(waitMs: waitMs, budgetBound: budgetBound)
+        case .body(let idleMs): stage = .body(idleMs: idleMs)
+        }
+        let text = UpstreamError.describe(error, target: target, stage: stage)
         if let clientError = error as? HTTPClientError, clientError == .connectTimeout {
             return .gatewayError(
-                status: 504, message: "upstream connect timed out: \(text)", code: "upstream_timeout",
-                elapsedMs: elapsedMs, errorClass: .transport)
+                status: 504, message: text, code: "upstream_timeout", elapsedMs: elapsedMs, errorClass: .transport)
         }
         if UpstreamClients.isTimeout(error) {
             let errorClass: ErrorClass
             switch phase {
-            case .head(let budgetBound):
+            case .head(_, let budgetBound):
                 let deadline = (error as? HTTPClientError) == .deadlineExceeded
                 errorClass = deadline && budgetBound ? .requestTimeout : .headerTimeout
             case .body: errorClass = .idleTimeout
             }
             return .gatewayError(
-                status: 504, message: "upstream timed out (\(errorClass.rawValue)): \(text)", code: "upstream_timeout",
-                elapsedMs: elapsedMs, errorClass: errorClass)
+                status: 504, message: text, code: "upstream_timeout", elapsedMs: elapsedMs, errorClass: errorClass)
         }
         return .gatewayError(
-            status: 502, message: "upstream unreachable: \(text)", code: "upstream_unreachable", elapsedMs: elapsedMs,
-            errorClass: .transport)
+            status: 502, message: text, code: "upstream_unreachable", elapsedMs: elapsedMs, errorClass: .transport)
     }
 
     /// The URL, method, headers and body of one attempt.
@@ -173,7 +176,13 @@ extension AIProxyHandler {
         request.body = .bytes(body)
         exchange.logValues["upstream_scheme"] = endpoint.scheme
         exchange.logValues["upstream_host"] = endpoint.authority
-        exchange.logValues["upstream_uri"] = path + queryText
+        // Logged without secrets: neither the instance's `auth.query` nor a client's key.
+        var loggedURI = path
+        if !query.isEmpty {
+            let secrets = exchange.redactedQueryArgs.union(instance.authQuery.map(\.name))
+            loggedURI += "?" + Exchange.redact(query: String(queryText.dropFirst()), names: secrets)
+        }
+        exchange.logValues["upstream_uri"] = loggedURI
         exchange.upstreamAddr = "\(endpoint.host):\(endpoint.port)"
         return request
     }
@@ -211,13 +220,14 @@ extension AIProxyHandler {
             return try await client(streaming: streaming).execute(
                 request, deadline: .now() + .nanoseconds(Int64(wait / .nanoseconds(1))))
         } catch {
-            throw SendError(error: error, budgetBound: budgetBound)
+            throw SendError(error: error, budgetBound: budgetBound, waitMs: Self.milliseconds(wait))
         }
     }
 
     struct SendError: Error {
         var error: any Error
         var budgetBound: Bool
+        var waitMs: Int
     }
 
     struct RequestBudgetSpent: Error {}
@@ -284,7 +294,10 @@ extension AIProxyHandler {
             exchange.logValues["apisix_upstream_response_time"] = String(elapsed())
             exchange.upstreamStatus = nil
             return .failure(
-                Self.transportFailure(error.error, elapsedMs: elapsed(), phase: .head(budgetBound: error.budgetBound)))
+                Self.transportFailure(
+                    error.error, elapsedMs: elapsed(),
+                    phase: .head(waitMs: error.waitMs, budgetBound: error.budgetBound),
+                    target: exchange.upstreamAddr ?? "the upstream"))
         }
         let status = Int(response.status.code)
         exchange.upstreamStatus = status
@@ -313,7 +326,7 @@ extension AIProxyHandler {
             return await stream(
                 response, started: started, contentDeadline: contentDeadline, budgetBound: contentDeadline == deadline,
                 exchange: exchange, ai: ai, index: index, dropUsage: shaped.injectedUsage, headers: passthrough,
-                contentType: contentType ?? "text/event-stream")
+                contentType: contentType)
         }
 
         // A whole (non-streamed) answer.
@@ -341,15 +354,20 @@ extension AIProxyHandler {
                     status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
                     elapsedMs: elapsed(), errorClass: .responseTooLarge))
         } catch {
-            return .failure(Self.transportFailure(error, elapsedMs: elapsed(), phase: .body))
+            let r = settings.resilience
+            return .failure(
+                Self.transportFailure(
+                    error, elapsedMs: elapsed(),
+                    phase: .body(idleMs: max(r.responseHeaderTimeoutMs, r.streamIdleTimeoutMs)),
+                    target: exchange.upstreamAddr ?? "the upstream"))
         }
         let ms = elapsed()
         exchange.logValues["apisix_upstream_response_time"] = String(ms)
         exchange.logValues["llm_time_to_first_token"] = String(ms)
         if let json = try? JSONParser.parse(body.readableBytesView) {
             if let usage = TokenUsage(json["usage"]) { record(usage, exchange, ai) }
-            // The model that actually served, as the provider reported it.
-            if let model = json["model"]?.stringValue { exchange.logValues["llm_model"] = model }
+            // The model the provider reported (`$llm_model` stays the requested one, as in APISIX).
+            if let model = json["model"]?.stringValue { exchange.logValues["llm_response_model"] = model }
             let choices = json["choices"]?.arrayValue ?? []
             let hasTools = choices.contains { !($0["message"]?["tool_calls"]?.arrayValue ?? []).isEmpty }
             if hasTools { exchange.logValues["llm_has_tool_calls"] = "true" }

@@ -25,7 +25,7 @@ extension AIProxyHandler {
     /// content deadline) is a failed attempt and the fallback rules apply.
     func open(
         _ relay: StreamRelay, started: ContinuousClock.Instant, contentDeadline: ContinuousClock.Instant,
-        budgetBound: Bool
+        budgetBound: Bool, target: String
     ) async -> Opening {
         let elapsed = { Self.milliseconds(ContinuousClock.now - started) }
         var first: [UInt8] = []
@@ -41,7 +41,10 @@ extension AIProxyHandler {
                         status: 504, message: "\(error) (\(errorClass.rawValue))", code: "upstream_timeout",
                         elapsedMs: elapsed(), errorClass: errorClass))
             } catch {
-                return .failure(Self.transportFailure(error, elapsedMs: elapsed(), phase: .body))
+                return .failure(
+                    Self.transportFailure(
+                        error, elapsedMs: elapsed(), phase: .body(idleMs: settings.resilience.streamIdleTimeoutMs),
+                        target: target))
             }
             guard let chunk else {
                 if relay.inspector.isComplete {
@@ -86,7 +89,8 @@ extension AIProxyHandler {
         let keepText = exchange.aiLog?.payloads == true || canContinue(ai)
         let relay = StreamRelay(response.body, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: keepText)
         let opening = await open(
-            relay, started: started, contentDeadline: contentDeadline, budgetBound: budgetBound)
+            relay, started: started, contentDeadline: contentDeadline, budgetBound: budgetBound,
+            target: exchange.upstreamAddr ?? "the upstream")
         let first: [UInt8]
         let alreadyDone: Bool
         switch opening {
@@ -252,7 +256,7 @@ extension AIProxyHandler {
         exchange.upstreamResponseTime = .milliseconds(elapsedMs)
         if tally.hasToolCalls { exchange.logValues["llm_has_tool_calls"] = "true" }
         if !tally.usage.isEmpty { record(tally.usage, exchange, ai) }
-        if let model = tally.model { exchange.logValues["llm_model"] = model }
+        if let model = tally.model { exchange.logValues["llm_response_model"] = model }
         let routeID = exchange.route?.id ?? ""
         let node = settings.instances[serving].name
         if let broken {
@@ -347,7 +351,7 @@ extension AIProxyHandler {
             response.body, proto: .openaiChat, dropUsage: shaped.injectedUsage, keepText: true, dropPreamble: true)
         let opening = await open(
             relay, started: started, contentDeadline: min(started + .milliseconds(r.firstTokenTimeoutMs), window),
-            budgetBound: false)
+            budgetBound: false, target: exchange.upstreamAddr ?? "the upstream")
         guard case .content(let first, let done) = opening else {
             context.logger.warning("stream continuation on \(instance.name) failed before content")
             context.metrics.continuation(routeID: routeID, node: instance.name, outcome: "failed")

@@ -20,7 +20,9 @@ struct AIProxyHandler: PluginHandler {
     let balancer: AIBalancer
     /// Health of each instance, shared with the registry (checkers, control API).
     let health: [InstanceHealth]
-    let allUnhealthyLogged = AllUnhealthyFlag()
+    let allUnhealthyLogged = OnceFlag()
+    /// `GET …/models`: the models this route serves, built once.
+    let modelList: ModelList
 
     init(name: String, priority: Int, settings: AIProxySettings, context: PluginContext) {
         self.name = name
@@ -28,6 +30,7 @@ struct AIProxyHandler: PluginHandler {
         self.settings = settings
         self.context = context
         self.balancer = AIBalancer(settings: settings)
+        self.modelList = ModelList(settings.instances)
         let routeID =
             context.parentKey.hasPrefix("/apisix/routes/")
             ? String(context.parentKey.dropFirst("/apisix/routes/".count)) : nil
@@ -51,6 +54,7 @@ struct AIProxyHandler: PluginHandler {
     // MARK: - Access: intake and first pick
 
     func access(_ exchange: Exchange) async throws -> Response? {
+        if exchange.method == "GET", let listing = modelList.answer(path: exchange.path) { return listing }
         let contentType = exchange.request.headers[.contentType] ?? "application/json"
         guard ASCII.hasPrefix(contentType, "application/json") else {
             return GatewayResponse.text(
@@ -63,9 +67,9 @@ struct AIProxyHandler: PluginHandler {
         let buffer: ByteBuffer
         do {
             buffer = try await exchange.body()
-        } catch let error as BodyTooLarge {
+        } catch let error as BodyTooLarge where error.limit > limit {
             return tooLarge(error.size ?? limit + 1)
-        }
+        }  // Past the gateway's own `proxy.max_body_size`: its 413, the same for every route.
         if buffer.readableBytes > limit { return tooLarge(buffer.readableBytes) }
         if buffer.readableBytes == 0 {
             return GatewayResponse.json(.badRequest, ["message": "could not get body: request body is empty"])
@@ -114,7 +118,8 @@ struct AIProxyHandler: PluginHandler {
         ai.pendingVerdict = index
         let instance = settings.instances[index]
         exchange.logValues["picked_instance"] = instance.name
-        if let model = instance.model(clientModel: ai.clientModel) { exchange.logValues["llm_model"] = model }
+        // APISIX's `$llm_model`: the instance's `options.model`, else the body's, for the last attempt.
+        exchange.logValues["llm_model"] = instance.model(clientModel: ai.clientModel)
     }
 
     /// The request's `ai-rate-limiting`, when the fallback strategy lets quotas steer picking.
@@ -191,8 +196,31 @@ struct AIProxyHandler: PluginHandler {
 
     // MARK: - Proxy: attempts and fallback
 
+    /// The attempts run until the response head is ready; a client that closes its connection
+    /// (FIN or RST) meanwhile cancels them — and so the upstream request, which would otherwise
+    /// run to its end, billed and holding a provider slot, for nobody — and is logged as 499.
+    /// A stream's relay after its head is watched the same way (see ``stream``).
     func proxy(_ exchange: Exchange) async throws -> Response? {
-        guard let ai = exchange.ai, var index = ai.picked else { return nil }
+        guard let ai = exchange.ai, let index = ai.picked else { return nil }
+        let watch: ConnectionWatch? =
+            if let channel = exchange.channel { await ConnectionWatch.of(channel) } else { nil }
+        do {
+            return try await ConnectionWatch.cancellingOnClose(watch) {
+                try await self.attempts(exchange, ai, from: index)
+            }
+        } catch is CancellationError where watch?.isClosed == true {
+            context.logger.info(
+                "client closed the connection: upstream request cancelled",
+                metadata: ["request_id": .string(exchange.requestID)])
+            return GatewayResponse.json(Self.clientClosedRequest, ["error_msg": "client closed the connection"])
+        }
+    }
+
+    /// nginx's 499: the client closed the connection before the response was sent.
+    static let clientClosedRequest = HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request")
+
+    private func attempts(_ exchange: Exchange, _ ai: AIExchange, from first: Int) async throws -> Response? {
+        var index = first
         let resilience = settings.resilience
         let started = ContinuousClock.now
         let deadline = started + .milliseconds(resilience.requestTimeoutMs)
@@ -223,6 +251,9 @@ struct AIProxyHandler: PluginHandler {
                 return response
             case .failure(let f):
                 connection.decrement()
+                // The client left (the attempt was cancelled): no verdict on the instance, no
+                // fallback; the log phase gives back a claimed half-open trial.
+                if Task.isCancelled { throw CancellationError() }
                 failure = f
             }
             let instance = settings.instances[index].name
@@ -452,8 +483,9 @@ final class AIBalancer: Sendable {
     }
 }
 
-/// Remembers that "all instances unhealthy" was logged, so it is logged once per episode.
-final class AllUnhealthyFlag: Sendable {
+/// Remembers that something was logged (e.g. "all instances unhealthy"), so it is logged once
+/// per episode.
+final class OnceFlag: Sendable {
     private let flag = Mutex(false)
 
     /// Sets the flag; `true` if it was not set (log now).

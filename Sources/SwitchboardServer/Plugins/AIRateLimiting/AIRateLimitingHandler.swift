@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import SwitchboardCore
 import Synchronization
 
@@ -48,26 +49,30 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     let quotas: any QuotaCounterStore
     let averages: CompletionAverages
     let metrics: GatewayMetrics
+    let logger: Logger
+    /// Set once an unresolvable amount has been logged for this configuration.
+    let invalidLogged = OnceFlag()
 
     init(config: JSONValue, context: PluginContext) {
         strategy = config["limit_strategy"]?.stringValue ?? "total_tokens"
         costExpression = config["cost_expr"]?.stringValue.flatMap { try? CostExpression($0) }
-        limit = QuotaAmount(config["limit"])
-        window = QuotaAmount(config["time_window"])
+        limit = QuotaAmount.configured(config["limit"])
+        window = QuotaAmount.configured(config["time_window"])
         var instances: [String: (QuotaAmount, QuotaAmount)] = [:]
         for item in config["instances"]?.arrayValue ?? [] {
-            guard let name = item["name"]?.stringValue, let l = QuotaAmount(item["limit"]),
-                let w = QuotaAmount(item["time_window"])
-            else { continue }
-            instances[name] = (l, w)
+            guard let name = item["name"]?.stringValue else { continue }
+            instances[name] = (
+                QuotaAmount.configured(item["limit"]) ?? .fixed(0),
+                QuotaAmount.configured(item["time_window"]) ?? .fixed(0)
+            )
         }
         self.instances = instances
-        rules = (config["rules"]?.arrayValue ?? []).enumerated().compactMap { i, rule in
-            guard let count = QuotaAmount(rule["count"]), let window = QuotaAmount(rule["time_window"]) else {
-                return nil
-            }
+        rules = (config["rules"]?.arrayValue ?? []).enumerated().map { i, rule in
             let prefix = rule["header_prefix"]?.stringValue ?? String(i + 1)
-            return Rule(count: count, window: window, key: RuleKey(rule["key"]?.stringValue ?? ""), headerName: prefix)
+            return Rule(
+                count: QuotaAmount.configured(rule["count"]) ?? .fixed(0),
+                window: QuotaAmount.configured(rule["time_window"]) ?? .fixed(0),
+                key: RuleKey(rule["key"]?.stringValue ?? ""), headerName: prefix)
         }
         showHeaders = config["show_limit_quota_header"]?.boolValue ?? true
         rejectedCode = config["rejected_code"]?.intValue ?? 503
@@ -77,6 +82,7 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         quotas = context.quotas
         averages = CompletionAverages()
         metrics = context.metrics
+        logger = context.logger
     }
 
     private func state(_ exchange: Exchange) -> RateLimitState {
@@ -86,21 +92,36 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         return fresh
     }
 
+    /// What applies to one counter for this request.
+    enum Applied {
+        /// No quota for this instance.
+        case unlimited
+        case window(QuotaWindow)
+        /// An amount that does not resolve to a positive integer: the request fails closed.
+        case invalid(String)
+    }
+
+    /// Resolves a limit and a window for this request.
+    private func applied(_ limit: QuotaAmount, _ window: QuotaAmount, _ exchange: Exchange, field: String) -> Applied {
+        guard let limitValue = limit.resolve(exchange) else { return .invalid(limit.failure(exchange, field: field)) }
+        guard let seconds = window.resolve(exchange) else {
+            return .invalid(window.failure(exchange, field: "time_window"))
+        }
+        return .window(QuotaWindow(limit: limitValue, seconds: seconds))
+    }
+
     /// The quota that applies to `instance`: its own entry, else the top-level limit (each
     /// instance with its own counter), else none.
-    private func quotaWindow(for instance: String, _ exchange: Exchange) -> QuotaWindow?? {
-        let amounts = instances[instance] ?? (limit.flatMap { l in window.map { (l, $0) } })
-        guard let (l, w) = amounts else { return .some(nil) }
-        guard let limitValue = l.resolve(exchange), let seconds = w.resolve(exchange) else { return nil }
-        return .some(QuotaWindow(limit: limitValue, seconds: seconds))
+    private func quotaWindow(for instance: String, _ exchange: Exchange) -> Applied {
+        if let (l, w) = instances[instance] { return applied(l, w, exchange, field: "limit") }
+        guard let limit, let window else { return .unlimited }
+        return applied(limit, window, exchange, field: "limit")
     }
 
     // MARK: - Gate for ai-proxy-multi
 
     func admits(instance: String, exchange: Exchange) -> Bool {
-        guard rules.isEmpty, let resolved = quotaWindow(for: instance, exchange), let window = resolved else {
-            return true
-        }
+        guard rules.isEmpty, case .window(let window) = quotaWindow(for: instance, exchange) else { return true }
         let current = quotas.peek("\(counterPrefix):\(instance)", window: window)
         setHeaders(exchange, suffix: instance, current, remaining: current.admits ? current.remaining : 0)
         return current.admits
@@ -130,8 +151,12 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
 
     /// Reserves this request's estimate on `instance`; a response when it is refused.
     private func reserve(instance: String, _ exchange: Exchange) -> Response? {
-        guard let resolved = quotaWindow(for: instance, exchange) else { return failure(exchange) }
-        guard let window = resolved else { return nil }
+        let window: QuotaWindow
+        switch quotaWindow(for: instance, exchange) {
+        case .unlimited: return nil
+        case .invalid(let reason): return failure(exchange, reason)
+        case .window(let resolved): window = resolved
+        }
         let key = "\(counterPrefix):\(instance)"
         switch quotas.reserve(key, window: window, estimate: estimate(exchange, key: key)) {
         case .admitted(let reservation, let before):
@@ -149,12 +174,17 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         let state = state(exchange)
         for rule in rules {
             guard let key = rule.key.resolve(exchange) else { continue }
-            guard let count = rule.count.resolve(exchange), let seconds = rule.window.resolve(exchange) else {
-                return failure(exchange)
+            let window: QuotaWindow
+            switch self.applied(rule.count, rule.window, exchange, field: "count") {
+            case .unlimited: continue
+            case .invalid(let reason):
+                for (_, reservation) in state.reservations { quotas.release(reservation) }
+                state.reservations = [:]
+                return failure(exchange, reason)
+            case .window(let resolved): window = resolved
             }
             applied = true
             let counter = "\(counterPrefix):rule:\(key)"
-            let window = QuotaWindow(limit: count, seconds: seconds)
             switch quotas.reserve(counter, window: window, estimate: estimate(exchange, key: counter)) {
             case .admitted(let reservation, let before):
                 state.reservations["rule:\(rule.headerName):\(key)"] = reservation
@@ -173,9 +203,16 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         return nil
     }
 
-    private func failure(_ exchange: Exchange) -> Response? {
+    /// A quota amount that did not resolve: 500 (fail closed), logged once per route and
+    /// configuration; with `allow_degradation` the request goes on unlimited, as in APISIX.
+    private func failure(_ exchange: Exchange, _ reason: String) -> Response? {
+        let message = "invalid rate limit: \(reason)"
+        exchange.logValues["rate_limiting_error"] = message
+        if invalidLogged.set() {
+            logger.error("\(AIRateLimitingPlugin.name) of \(counterPrefix): \(message)")
+        }
         if allowDegradation { return nil }
-        return GatewayResponse.json(.internalServerError, ["error_msg": "invalid rate limit count or time window"])
+        return GatewayResponse.json(.internalServerError, ["error_msg": .string(message)])
     }
 
     func log(_ exchange: Exchange) {

@@ -21,38 +21,35 @@ public struct AIRateLimitingPlugin: Plugin {
     }
 }
 
-/// A `limit`, `count` or `time_window`: a number, or `${variable ?? default}` resolved per request.
-enum QuotaAmount: Sendable {
-    case fixed(Int)
-    case variable(RequestVariable, fallback: Int?)
-
-    init?(_ value: JSONValue?) {
-        switch value {
-        case .int(let n)?: self = .fixed(n)
-        case .double(let d)?: self = .fixed(Int(d))
-        case .string(let text)?:
-            if let n = Int(text) {
-                self = .fixed(n)
-                return
-            }
-            var inner = text.trimmingCharacters(in: .whitespaces)
-            guard inner.hasPrefix("${"), inner.hasSuffix("}") else { return nil }
-            inner = String(inner.dropFirst(2).dropLast()).trimmingCharacters(in: .whitespaces)
-            let parts = inner.components(separatedBy: "??")
-            let name = parts[0].trimmingCharacters(in: .whitespaces)
-            let fallback = parts.count > 1 ? Int(parts[1].trimmingCharacters(in: .whitespaces)) : nil
-            self = .variable(RequestVariable(name: name), fallback: fallback)
-        default: return nil
-        }
+extension QuotaAmount {
+    /// The amount configured by `value` (`nil` when absent). An amount the schema check would
+    /// refuse (a record stored before that check existed) is kept as one that never resolves,
+    /// so the request fails closed instead of passing unlimited.
+    static func configured(_ value: JSONValue?) -> QuotaAmount? {
+        guard let value else { return nil }
+        return (try? QuotaAmount.parse(value).get()) ?? .fixed(0)
     }
 
     /// A positive integer, or `nil` (the request then fails with 500, as in APISIX).
     func resolve(_ exchange: Exchange) -> Int? {
         switch self {
         case .fixed(let n): return n > 0 ? n : nil
-        case .variable(let variable, let fallback):
-            if let text = exchange.value(of: variable)?.stringValue, let n = Int(text) { return n > 0 ? n : nil }
-            return fallback.flatMap { $0 > 0 ? $0 : nil }
+        case .variable(let variable, _, let fallback):
+            guard let value = exchange.value(of: variable)?.stringValue, !value.isEmpty else { return fallback }
+            return QuotaAmount.positiveInteger(value.trimmed)
+        }
+    }
+
+    /// Why ``resolve(_:)`` gave nothing, for the error answer and the log.
+    func failure(_ exchange: Exchange, field: String) -> String {
+        switch self {
+        case .fixed(let n): return "\(field) \(n) is not a positive integer"
+        case .variable(let variable, let name, _):
+            guard let value = exchange.value(of: variable)?.stringValue, !value.isEmpty else {
+                return "\(field) ${\(name)} is not set and has no default"
+            }
+            let shown = value.count > 64 ? String(value.prefix(64)) + "..." : value
+            return "\(field) ${\(name)} resolved to \"\(shown)\", not a positive integer"
         }
     }
 }

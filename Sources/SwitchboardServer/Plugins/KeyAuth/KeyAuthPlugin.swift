@@ -51,6 +51,8 @@ public struct KeyAuthPlugin: Plugin {
         var priority: Int { 2500 }
 
         func rewrite(_ exchange: Exchange) async throws -> Response? {
+            // The key parameter's value never reaches a log line, valid or not.
+            exchange.redactedQueryArgs.insert(query)
             var key: String?
             var fromHeader = false
             if let header, let value = exchange.request.headers[header] {
