@@ -2,14 +2,41 @@
 # The whole test suite: format lint, build (debug, tests included), then every test.
 # Needs the Swift toolchain and python3; the package sources come from the configured mirrors.
 # The `openai` Python package (for the test that drives the gateway with the official client)
-# is installed from PyPI when missing.
+# is installed from PyPI into a virtual environment in .build/venv when missing there; that
+# environment's bin directory goes first on PATH, so the test's `python3` is the venv's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c "import openai" 2>/dev/null; then
-    echo "== installing the openai Python package"
-    python3 -m pip install --quiet --disable-pip-version-check openai
+venv=.build/venv
+make_venv() {
+    rm -rf "$venv" && mkdir -p .build && python3 -m venv "$venv"
+}
+if ! "$venv/bin/python3" -m pip --version >/dev/null 2>&1; then
+    echo "== creating the Python virtual environment $venv"
+    if ! make_venv; then
+        # Debian and Ubuntu ship venv's ensurepip in a separate package.
+        if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+            echo "== 'python3 -m venv' failed; installing python3-venv with apt-get"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+            if ! make_venv; then
+                echo "scripts/test.sh: 'python3 -m venv $venv' still fails after installing python3-venv" >&2
+                echo "  ($(command -v python3) may not be Debian's python3)" >&2
+                exit 1
+            fi
+        else
+            echo "scripts/test.sh: 'python3 -m venv $venv' failed: python3's venv module (with ensurepip)" >&2
+            echo "  is missing; on Debian/Ubuntu install it with 'apt-get install python3-venv', then run this again" >&2
+            exit 1
+        fi
+    fi
 fi
+if ! "$venv/bin/python3" -c "import openai" 2>/dev/null; then
+    echo "== installing the openai Python package into $venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check openai
+fi
+PATH="$PWD/$venv/bin:$PATH"
+export PATH
 
 echo "== swift format lint"
 swift format lint --strict -r Sources Tests
