@@ -164,7 +164,8 @@ public final class Gateway: Sendable {
         }
         let dataPlane = DataPlaneResponder(
             holder: holder, proxy: UpstreamProxy(clients: clients), accessLogger: accessLogger,
-            maxBodySize: config.proxyMaxBodySize, metrics: metrics, logger: logger)
+            maxBodySize: config.proxyMaxBodySize, maxBodySizeBeforeAuth: config.proxyMaxBodySizeBeforeAuth,
+            metrics: metrics, logger: logger)
         let admin = AdminResponder(
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
         var services: [any Service] = []

@@ -10,10 +10,12 @@ public final class SQLiteConfigStore: ConfigStore {
     public let isWritable = true
     public let location: String
     private let connection: SQLiteConnection
+    private let logger: Logger
 
-    private init(location: String, connection: SQLiteConnection) {
+    private init(location: String, connection: SQLiteConnection, logger: Logger) {
         self.location = location
         self.connection = connection
+        self.logger = logger
     }
 
     public static func open(path: String, logger: Logger) async throws -> SQLiteConfigStore {
@@ -28,7 +30,7 @@ public final class SQLiteConfigStore: ConfigStore {
         } catch {
             throw StoreError("cannot open store \(location): \(error)")
         }
-        let store = SQLiteConfigStore(location: location, connection: connection)
+        let store = SQLiteConfigStore(location: location, connection: connection, logger: logger)
         do {
             _ = try await connection.query("PRAGMA journal_mode=WAL")
             _ = try await connection.query("PRAGMA synchronous=FULL")
@@ -60,7 +62,9 @@ public final class SQLiteConfigStore: ConfigStore {
             else { continue }
             let value: JSONValue
             do { value = try JSONParser.parse(text) } catch {
-                throw StoreError("store \(location) holds unreadable JSON for \(kindText)/\(id): \(error)")
+                // One unreadable record must not keep the gateway from starting with the rest.
+                logger.error("store \(location) holds unreadable JSON for \(kindText)/\(id), skipped: \(error)")
+                continue
             }
             records.append(
                 StoredResource(

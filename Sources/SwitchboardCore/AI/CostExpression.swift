@@ -29,8 +29,7 @@ public indirect enum CostExpression: Sendable, Equatable {
     /// nearest integer and never negative.
     public func cost(_ usage: JSONValue) -> Int {
         let value = evaluate { name in usage[name]?.doubleValue ?? 0 }
-        guard value.isFinite else { return 0 }
-        return max(0, Int(value.rounded()))
+        return Saturating.int(value)
     }
 
     public func evaluate(_ variable: (String) -> Double) -> Double {

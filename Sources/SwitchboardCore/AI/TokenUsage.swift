@@ -12,9 +12,9 @@ public struct TokenUsage: Sendable, Equatable {
     public init() {}
 
     public init(prompt: Int, completion: Int, total: Int? = nil) {
-        self.prompt = prompt
-        self.completion = completion
-        self.total = total ?? prompt + completion
+        self.prompt = Saturating.count(prompt)
+        self.completion = Saturating.count(completion)
+        self.total = total.map(Saturating.count) ?? self.prompt + self.completion
     }
 
     /// Reads a usage object in any of the shapes providers use: OpenAI chat/embeddings
@@ -23,19 +23,21 @@ public struct TokenUsage: Sendable, Equatable {
     public init?(_ usage: JSONValue?) {
         guard let usage, case .object = usage else { return nil }
         raw = usage
-        prompt = usage["prompt_tokens"]?.intValue ?? usage["input_tokens"]?.intValue ?? 0
-        completion = usage["completion_tokens"]?.intValue ?? usage["output_tokens"]?.intValue ?? 0
-        total = usage["total_tokens"]?.intValue ?? prompt + completion
+        // Every count is clamped where it enters (a provider may send anything).
+        let count: (JSONValue?) -> Int? = Saturating.count
+        prompt = count(usage["prompt_tokens"]) ?? count(usage["input_tokens"]) ?? 0
+        completion = count(usage["completion_tokens"]) ?? count(usage["output_tokens"]) ?? 0
+        total = count(usage["total_tokens"]) ?? prompt + completion
         cacheRead =
-            usage["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? usage["prompt_cache_hit_tokens"]?.intValue
-            ?? usage["input_tokens_details"]?["cached_tokens"]?.intValue ?? usage["cache_read_input_tokens"]?.intValue
+            count(usage["prompt_tokens_details"]?["cached_tokens"]) ?? count(usage["prompt_cache_hit_tokens"])
+            ?? count(usage["input_tokens_details"]?["cached_tokens"]) ?? count(usage["cache_read_input_tokens"])
             ?? 0
         cacheCreation =
-            usage["prompt_tokens_details"]?["cache_creation_input_tokens"]?.intValue
-            ?? usage["cache_creation_input_tokens"]?.intValue ?? 0
+            count(usage["prompt_tokens_details"]?["cache_creation_input_tokens"])
+            ?? count(usage["cache_creation_input_tokens"]) ?? 0
         reasoning =
-            usage["completion_tokens_details"]?["reasoning_tokens"]?.intValue
-            ?? usage["output_tokens_details"]?["reasoning_tokens"]?.intValue ?? 0
+            count(usage["completion_tokens_details"]?["reasoning_tokens"])
+            ?? count(usage["output_tokens_details"]?["reasoning_tokens"]) ?? 0
     }
 
     /// Anthropic streams split usage over events: later non-zero values win.
@@ -52,12 +54,12 @@ public struct TokenUsage: Sendable, Equatable {
     /// Two attempts' usage together (a stream and its continuation): each was charged by
     /// its provider, so the counts add up.
     public mutating func add(_ other: TokenUsage) {
-        prompt += other.prompt
-        completion += other.completion
-        total += other.total
-        cacheRead += other.cacheRead
-        cacheCreation += other.cacheCreation
-        reasoning += other.reasoning
+        prompt = Saturating.count(prompt + other.prompt)
+        completion = Saturating.count(completion + other.completion)
+        total = Saturating.count(total + other.total)
+        cacheRead = Saturating.count(cacheRead + other.cacheRead)
+        cacheCreation = Saturating.count(cacheCreation + other.cacheCreation)
+        reasoning = Saturating.count(reasoning + other.reasoning)
         if raw.isNull { raw = other.raw }
     }
 

@@ -51,6 +51,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var proxyListen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 9080)]
     /// Largest request body the data plane reads (bytes).
     public var proxyMaxBodySize = 64 * 1024 * 1024
+    /// The largest body read before a route is chosen and its client authenticated (only when
+    /// a route that could match reads `post_arg.*` in its `vars`).
+    public var proxyMaxBodySizeBeforeAuth = 1024 * 1024
     public var adminListen = ListenAddress(host: "127.0.0.1", port: 9180)
     public var adminKeys: [AdminKey] = []
     /// The control API (health of instances); `nil` turns it off.
@@ -83,6 +86,7 @@ public struct GatewayConfig: Sendable, Equatable {
                     properties: [
                         "listen": Schema(anyOf: [listen, Schema(type: .array, items: listen, minItems: 1)]),
                         "max_body_size": Schema(type: .integer, minimum: 1),
+                        "max_body_size_before_auth": Schema(type: .integer, minimum: 1),
                     ],
                     additionalProperties: .forbidden),
                 "admin": Schema(
@@ -160,6 +164,7 @@ public struct GatewayConfig: Sendable, Equatable {
                 config.proxyListen = try list.map { (v) throws(Error) in try parseListen(v, "proxy.listen", source) }
             }
             if let max = proxy["max_body_size"]?.intValue { config.proxyMaxBodySize = max }
+            if let max = proxy["max_body_size_before_auth"]?.intValue { config.proxyMaxBodySizeBeforeAuth = max }
         }
         if let admin = value["admin"] {
             if let listen = admin["listen"] { config.adminListen = try parseListen(listen, "admin.listen", source) }

@@ -65,7 +65,8 @@ public struct HealthCheckConfig: Sendable, Equatable {
         if let a = json["active"] {
             var active = Active()
             active.kind = Active.Kind(rawValue: a["type"]?.stringValue ?? "http") ?? .http
-            active.timeout = a["timeout"]?.doubleValue ?? 1
+            // Times are bounded here, so no configured value can overflow a conversion later.
+            active.timeout = min(max(a["timeout"]?.doubleValue ?? 1, 0.001), 3600)
             active.concurrency = a["concurrency"]?.intValue ?? 10
             active.host = a["host"]?.stringValue
             active.port = a["port"]?.intValue
@@ -81,11 +82,11 @@ public struct HealthCheckConfig: Sendable, Equatable {
                 )
             }
             let h = a["healthy"]
-            active.healthyInterval = h?["interval"]?.intValue ?? 1
+            active.healthyInterval = min(max(h?["interval"]?.intValue ?? 1, 1), 86_400)
             active.healthyStatuses = statuses(h?["http_statuses"]) ?? active.healthyStatuses
             active.successes = h?["successes"]?.intValue ?? 2
             let u = a["unhealthy"]
-            active.unhealthyInterval = u?["interval"]?.intValue ?? 1
+            active.unhealthyInterval = min(max(u?["interval"]?.intValue ?? 1, 1), 86_400)
             active.unhealthyStatuses = statuses(u?["http_statuses"]) ?? active.unhealthyStatuses
             active.httpFailures = u?["http_failures"]?.intValue ?? 5
             active.tcpFailures = u?["tcp_failures"]?.intValue ?? 2
@@ -100,7 +101,7 @@ public struct HealthCheckConfig: Sendable, Equatable {
             passive.httpFailures = p["unhealthy"]?["http_failures"]?.intValue ?? 5
             passive.tcpFailures = p["unhealthy"]?["tcp_failures"]?.intValue ?? 2
             passive.timeouts = p["unhealthy"]?["timeouts"]?.intValue ?? 7
-            passive.cooldown = p["cooldown"]?.doubleValue ?? 10
+            passive.cooldown = min(max(p["cooldown"]?.doubleValue ?? 10, 0), 86_400)
             self.passive = passive
         }
     }

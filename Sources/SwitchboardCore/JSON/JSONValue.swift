@@ -148,3 +148,27 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
         self = .object(JSONObject(elements, uniquingKeysWith: { _, last in last }))
     }
 }
+
+extension JSONValue {
+    /// How deeply objects and arrays nest (a scalar is 0), counted up to `limit` + 1 at most:
+    /// enough to refuse a document that could not be read back (the parser refuses nesting
+    /// deeper than ``JSONParser/maximumDepth``).
+    public func nestingDepth(limit: Int) -> Int {
+        var deepest = 0
+        var pending: [(JSONValue, Int)] = [(self, 0)]
+        while let (value, depth) = pending.popLast() {
+            switch value {
+            case .object(let object):
+                deepest = max(deepest, depth + 1)
+                if deepest > limit { return deepest }
+                for (_, member) in object { pending.append((member, depth + 1)) }
+            case .array(let array):
+                deepest = max(deepest, depth + 1)
+                if deepest > limit { return deepest }
+                for element in array { pending.append((element, depth + 1)) }
+            default: break
+            }
+        }
+        return deepest
+    }
+}

@@ -7,6 +7,8 @@ public final class LocalQuotaCounters: QuotaCounterStore {
         var seconds: Int
         var consumed = 0
         var reserved = 0
+        /// Running average completion, carried from window to window.
+        var averageCompletion: Double?
     }
 
     private let counters = Mutex<[String: Counter]>([:])
@@ -23,7 +25,8 @@ public final class LocalQuotaCounters: QuotaCounterStore {
         -> Counter
     {
         if let counter = counters[key], t < counter.windowStart + Double(counter.seconds) { return counter }
-        let fresh = Counter(windowStart: t, seconds: window.seconds)
+        var fresh = Counter(windowStart: t, seconds: window.seconds)
+        fresh.averageCompletion = counters[key]?.averageCompletion
         counters[key] = fresh
         return fresh
     }
@@ -41,10 +44,11 @@ public final class LocalQuotaCounters: QuotaCounterStore {
             var counter = current(&counters, key, window, t)
             let before = state(counter, window, t)
             guard before.admits else { return .rejected(state: before) }
-            counter.reserved += max(0, estimate)
+            let amount = Saturating.count(estimate)
+            counter.reserved = Saturating.add(counter.reserved, amount)
             counters[key] = counter
             return .admitted(
-                QuotaReservation(key: key, amount: max(0, estimate), windowStart: counter.windowStart), state: before)
+                QuotaReservation(key: key, amount: amount, windowStart: counter.windowStart), state: before)
         }
     }
 
@@ -53,12 +57,14 @@ public final class LocalQuotaCounters: QuotaCounterStore {
         counters.withLock { counters in
             guard var counter = counters[reservation.key] else { return }
             if t >= counter.windowStart + Double(counter.seconds) {
+                let average = counter.averageCompletion
                 counter = Counter(windowStart: t, seconds: counter.seconds)
+                counter.averageCompletion = average
             }
             if counter.windowStart == reservation.windowStart {
                 counter.reserved = max(0, counter.reserved - reservation.amount)
             }
-            counter.consumed += max(0, actual)
+            counter.consumed = Saturating.add(counter.consumed, Saturating.count(actual))
             counters[reservation.key] = counter
         }
     }
@@ -81,6 +87,19 @@ public final class LocalQuotaCounters: QuotaCounterStore {
             }
             return QuotaState(limit: window.limit, consumed: 0, reserved: 0, resetIn: Double(window.seconds))
         }
+    }
+
+    public func recordCompletion(_ key: String, completion: Int) {
+        let value = Double(Saturating.count(completion))
+        counters.withLock { counters in
+            guard var counter = counters[key] else { return }
+            counter.averageCompletion = (counter.averageCompletion ?? value) * 0.8 + value * 0.2
+            counters[key] = counter
+        }
+    }
+
+    public func averageCompletion(_ key: String) -> Int {
+        Saturating.int((counters.withLock { $0[key]?.averageCompletion } ?? 0).rounded(.up))
     }
 
     /// Drops expired counters now and then, so keys that stop being used do not pile up.

@@ -19,9 +19,9 @@ public struct QuotaState: Sendable, Equatable {
     public var resetIn: Double
 
     /// What the `Remaining` header says: the quota left before this request's own cost.
-    public var remaining: Int { max(0, limit - consumed - reserved) }
+    public var remaining: Int { max(0, Saturating.subtract(limit, Saturating.add(consumed, reserved))) }
     /// Admission rule: spent plus promised must stay under the limit.
-    public var admits: Bool { consumed + reserved < limit }
+    public var admits: Bool { Saturating.add(consumed, reserved) < limit }
 }
 
 /// A request's claim on a counter, replaced by the real usage when it ends.
@@ -56,4 +56,9 @@ public protocol QuotaCounterStore: Sendable {
     func release(_ reservation: QuotaReservation)
     /// The counter without changing it.
     func peek(_ key: String, window: QuotaWindow) -> QuotaState
+    /// Folds a finished request's completion size into the counter's running average, which
+    /// estimates requests without `max_tokens`; it lives and is evicted with its counter.
+    func recordCompletion(_ key: String, completion: Int)
+    /// The running average completion on `key` (0 when unknown).
+    func averageCompletion(_ key: String) -> Int
 }

@@ -61,6 +61,30 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
         return nil
     }
 
+    /// Whether a route that could match `request` — path, method, host and address hold —
+    /// reads the body in its `vars`: only then is the body read before matching.
+    public func candidatesNeedBody(_ request: RouteRequest) -> Bool {
+        guard needsBody else { return false }
+        let needs = { (index: Int) -> Bool in
+            let p = entries[index].predicate
+            guard p.vars?.needsBody == true else { return false }
+            if let methods = p.methods, !methods.contains(request.method) { return false }
+            if let hosts = p.hosts, !hosts.contains(where: { $0.matches(request.host) }) { return false }
+            if let addrs = p.remoteAddrs {
+                guard let address = request.remoteAddress, addrs.contains(where: { $0.contains(address) }) else {
+                    return false
+                }
+            }
+            return true
+        }
+        if let list = exact[request.path], list.contains(where: needs) { return true }
+        let utf8 = request.path.utf8
+        for length in prefixLengths where length <= utf8.count {
+            if let list = prefixes[String(Substring(utf8.prefix(length)))], list.contains(where: needs) { return true }
+        }
+        return false
+    }
+
     private func firstMatching(_ list: [Int], _ request: RouteRequest, _ variables: some RequestVariableSource)
         -> Payload?
     {

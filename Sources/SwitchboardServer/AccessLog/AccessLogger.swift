@@ -117,7 +117,7 @@ public struct AccessLogger: Sendable {
                 value = Self.loggedValue(of: variable, exchange) ?? exchange.logValues[name] ?? Self.defaults[name]
             }
             if let value, !value.isEmpty {
-                line.append(contentsOf: value.utf8)
+                Self.appendEscaped(value, to: &line)
             } else {
                 line.append(UInt8(ascii: "-"))
             }
@@ -125,6 +125,22 @@ public struct AccessLogger: Sendable {
         line.append(0x0A)
         writer.write(line: line)
     }
+
+    /// Appends `value` as nginx writes variables: `"`, `\` and bytes outside 0x20–0x7E as
+    /// `\xHH`, so no client-chosen value (User-Agent, path, Host) can forge a field or a line.
+    static func appendEscaped(_ value: String, to line: inout [UInt8]) {
+        for byte in value.utf8 {
+            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
+                line.append(byte)
+            } else {
+                line.append(contentsOf: [
+                    UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)],
+                ])
+            }
+        }
+    }
+
+    private static let hex = Array("0123456789ABCDEF".utf8)
 
     static func seconds(_ duration: Duration) -> String {
         let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000

@@ -32,18 +32,21 @@ public struct AdminResponder: HTTPResponder {
         return GatewayResponse.json(HTTPResponse.Status(code: status), body, headers: headers)
     }
 
+    /// The key from `X-API-KEY` or `?api_key=`. Never from a cookie: a browser sends cookies
+    /// with requests any web page makes, which would let a page write configuration (CSRF).
     private func presentedKey(_ request: Request) -> String? {
         if let header = request.headers[.xAPIKey] { return header }
         if let query = request.uri.queryParameters["api_key"] { return String(query) }
-        for cookie in request.headers[values: .cookie] {
-            for pair in cookie.split(separator: ";") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == "X-API-KEY" {
-                    return String(parts[1])
-                }
-            }
-        }
         return nil
+    }
+
+    /// Bodies of writes must be JSON. No Content-Type and curl's default
+    /// (`application/x-www-form-urlencoded`, which APISIX's documented `curl -d` commands
+    /// send) are read as JSON too; anything else a browser form could send is refused.
+    static func acceptsBody(contentType: String?) -> Bool {
+        guard let contentType else { return true }
+        return ASCII.hasPrefix(contentType, "application/json")
+            || ASCII.hasPrefix(contentType, "application/x-www-form-urlencoded")
     }
 
     private func answer(_ request: inout Request) async -> (Int, JSONValue) {
@@ -64,6 +67,15 @@ public struct AdminResponder: HTTPResponder {
         guard let resource = segments.first else { return (404, ["error_msg": "not found"]) }
         var body: JSONValue?
         if request.method == .put || request.method == .post || request.method == .patch {
+            guard Self.acceptsBody(contentType: request.headers[.contentType]) else {
+                return (
+                    415,
+                    [
+                        "error_msg": .string(
+                            "unsupported Content-Type \(request.headers[.contentType] ?? ""): send application/json")
+                    ]
+                )
+            }
             switch await readBody(&request) {
             case .success(let value): body = value
             case .failure(let rejection): return (rejection.status, rejection.body)
@@ -132,8 +144,11 @@ public struct AdminResponder: HTTPResponder {
             guard let size = Int(sizeText), (10...500).contains(size) else {
                 throw .badRequest("page_size must be between 10 and 500")
             }
+            // A page past the end is empty; the skip is bounded before multiplying, so no page
+            // number (up to Int.max) can overflow.
             let number = max(1, params["page"].flatMap { Int($0) } ?? 1)
-            page = Array(records.dropFirst((number - 1) * size).prefix(size))
+            let skip = min(number - 1, records.count) * size
+            page = Array(records.dropFirst(skip).prefix(size))
         }
         return (200, ["total": .int(records.count), "list": .array(page.map(item))])
     }

@@ -49,6 +49,9 @@ public actor ConfigManager {
         }
     }
 
+    /// The deepest configuration document (and PATCH sub-path) accepted.
+    static let maximumDepth = 64
+
     /// Kinds in the order their references need them.
     static let dependencyOrder: [ResourceKind] = [
         .upstreams, .services, .consumers, .credentials, .routes, .pluginMetadata,
@@ -141,6 +144,9 @@ public actor ConfigManager {
         await beginWrite()
         defer { endWrite() }
         guard let existing = state[kind, id] else { throw Rejection(404, ["message": "Key not found"]) }
+        guard subPath.count <= Self.maximumDepth else {
+            throw .badRequest("invalid sub path: deeper than \(Self.maximumDepth) levels")
+        }
         var value: JSONValue
         if !subPath.isEmpty {
             guard let replaced = existing.value.replacing(path: subPath, with: patch) else {
@@ -173,6 +179,11 @@ public actor ConfigManager {
             state[.consumers, owner] == nil
         {
             throw Rejection(404, ["error_msg": "consumer not found"])
+        }
+        // A document the store could not read back must never be stored (a restart would
+        // refuse it): configuration nests far less than this.
+        if value.nestingDepth(limit: Self.maximumDepth) > Self.maximumDepth {
+            throw .badRequest("invalid configuration: nesting deeper than \(Self.maximumDepth) levels")
         }
         let existing = state[kind, id]
         var validated: JSONValue

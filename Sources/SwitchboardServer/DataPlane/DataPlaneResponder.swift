@@ -14,13 +14,15 @@ public struct DataPlaneResponder: HTTPResponder {
     let proxy: UpstreamProxy
     let accessLogger: AccessLogger?
     let maxBodySize: Int
+    let maxBodySizeBeforeAuth: Int
     let metrics: GatewayMetrics
     let logger: Logger
 
     public init(
         holder: SnapshotHolder, proxy: UpstreamProxy, accessLogger: AccessLogger?, maxBodySize: Int,
-        metrics: GatewayMetrics, logger: Logger
+        maxBodySizeBeforeAuth: Int = 1024 * 1024, metrics: GatewayMetrics, logger: Logger
     ) {
+        self.maxBodySizeBeforeAuth = min(maxBodySizeBeforeAuth, maxBodySize)
         self.holder = holder
         self.proxy = proxy
         self.accessLogger = accessLogger
@@ -52,16 +54,22 @@ public struct DataPlaneResponder: HTTPResponder {
 
     private func handle(_ exchange: Exchange, slots: inout [PluginSlot]) async throws -> Response {
         let snapshot = exchange.snapshot
-        if snapshot.router.needsBody, exchange.request.headers[.contentType].map({ ASCII.contains($0, "json") }) == true
-        {
-            _ = try await exchange.body()
-            // Parsed now (large bodies off the event loop) for `post_arg.*` in route `vars`;
-            // a body that is not JSON just matches no `post_arg`.
-            _ = try? await exchange.parsedJSONBody()
+        if exchange.pathEscapesRoot {
+            return GatewayResponse.json(.badRequest, ["error_msg": "invalid request path: it climbs above the root"])
         }
         let routeRequest = RouteRequest(
             path: exchange.path, method: exchange.method, host: exchange.host,
             remoteAddress: IPAddress(exchange.remoteAddress))
+        // The body is read before matching only when a route that could match reads
+        // `post_arg.*`, and then only up to the (small) pre-authentication limit: an anonymous
+        // client cannot make the gateway read and parse a large body for an unknown path.
+        if snapshot.router.candidatesNeedBody(routeRequest),
+            exchange.request.headers[.contentType].map({ ASCII.contains($0, "json") }) == true
+        {
+            _ = try await exchange.body(limit: maxBodySizeBeforeAuth)
+            // A body that is not JSON just matches no `post_arg`.
+            _ = try? await exchange.parsedJSONBody()
+        }
         guard let route = snapshot.router.match(routeRequest, variables: exchange) else {
             return GatewayResponse.json(.notFound, ["error_msg": "404 Route Not Found"])
         }

@@ -28,7 +28,10 @@ public struct UpstreamProxy: Sendable {
         let query = exchange.upstreamQuery.map { "?\($0)" } ?? ""
         var request = HTTPClientRequest(url: "\(upstream.scheme)://\(node.address)\(exchange.path)\(query)")
         request.method = HTTPMethod(rawValue: exchange.method)
-        for field in exchange.request.headers where !Self.hopByHop.contains(field.name.canonicalName) {
+        let listed = exchange.request.headers[.connection] == nil ? [] : exchange.connectionListedHeaders
+        for field in exchange.request.headers {
+            let lower = field.name.canonicalName
+            if Self.hopByHop.contains(lower) || listed.contains(lower) { continue }
             request.headers.add(name: field.name.rawName, value: field.value)
         }
         switch upstream.passHost {

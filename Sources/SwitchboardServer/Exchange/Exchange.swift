@@ -14,7 +14,10 @@ import SwitchboardCore
 public final class Exchange: @unchecked Sendable {
     public private(set) var request: Request
     public let method: String
+    /// The request path, normalised (see ``RequestPath``).
     public let path: String
+    /// The path's `..` segments climb above the root: the request is refused.
+    public let pathEscapesRoot: Bool
     public let rawQuery: String?
     /// Lower-cased `Host` without the port.
     public let host: String
@@ -36,6 +39,21 @@ public final class Exchange: @unchecked Sendable {
     public var removedQueryArgs: Set<String> = []
     /// Query arguments whose values never reach a log line (key-auth's key parameter).
     public var redactedQueryArgs: Set<String> = []
+    /// Lower-cased headers that carry the client's own credentials for the gateway (key-auth's
+    /// header): never sent to an AI provider.
+    public var credentialHeaders: Set<String> = []
+
+    /// Lower-cased names the client listed in `Connection` (hop-by-hop, never forwarded).
+    public var connectionListedHeaders: Set<String> {
+        var names = Set<String>()
+        for value in request.headers[values: .connection] {
+            for name in value.split(separator: ",") {
+                let trimmed = String(name).trimmed.lowercased()
+                if !trimmed.isEmpty { names.insert(trimmed) }
+            }
+        }
+        return names
+    }
 
     public var status = 0
     public var bodyBytesSent = 0
@@ -73,7 +91,10 @@ public final class Exchange: @unchecked Sendable {
     ) {
         self.request = request
         self.method = request.method.rawValue
-        self.path = request.uri.path
+        // Matched and forwarded normalised (dot segments resolved, slashes merged).
+        let normalized = RequestPath.normalize(request.uri.path)
+        self.path = normalized ?? request.uri.path
+        self.pathEscapesRoot = normalized == nil
         self.rawQuery = request.uri.query
         let hostHeader = request.head.authority
         self.hostHeader = hostHeader
@@ -102,9 +123,11 @@ public final class Exchange: @unchecked Sendable {
     /// 32 hex characters, like APISIX's request ids.
     static func makeRequestID() -> String { Randomness.hex(bytes: 16) }
 
-    /// The request body, read once and kept; `BodyTooLarge` past the configured limit.
-    public func body() async throws -> ByteBuffer {
+    /// The request body, read once and kept; `BodyTooLarge` past the configured limit (or the
+    /// smaller `limit` given, for reads before authentication).
+    public func body(limit: Int? = nil) async throws -> ByteBuffer {
         if let bodyBuffer { return bodyBuffer }
+        let maxBodySize = min(limit ?? self.maxBodySize, self.maxBodySize)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
             throw BodyTooLarge(size: length, limit: maxBodySize)
         }

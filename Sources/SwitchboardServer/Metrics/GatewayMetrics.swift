@@ -62,7 +62,8 @@ public final class GatewayMetrics: Sendable {
             routeID: x.route?.id ?? "", serviceID: x.route?.serviceID ?? "", consumer: x.consumer?.username ?? "",
             node: Self.bounded(node ?? x.logValues["picked_instance"]),
             requestType: x.logValues["request_type"] ?? "traditional_http",
-            requestModel: Self.bounded(x.logValues["request_llm_model"]), model: Self.bounded(x.logValues["llm_model"]))
+            requestModel: x.logValues[ModelList.requestLabelKey] ?? "",
+            model: x.logValues[ModelList.modelLabelKey] ?? "")
     }
 
     /// The active-connections series of one attempt (same labels for +1 and −1, so it returns
@@ -70,7 +71,8 @@ public final class GatewayMetrics: Sendable {
     func activeConnections(_ x: Exchange, node: String) -> Meter {
         let l = llmLabels(x, node: node)
         let values = [
-            x.route?.name ?? "", l.routeID, Self.bounded(x.path), Self.bounded(x.host), l.serviceID, l.consumer, l.node,
+            x.route?.name ?? "", l.routeID, Self.bounded(x.route?.uriPattern), Self.bounded(x.route?.hostPattern),
+            l.serviceID, l.consumer, l.node,
             l.requestType,
             l.requestModel, l.model,
         ]
@@ -227,8 +229,8 @@ public final class GatewayMetrics: Sendable {
         let l = llmLabels(x)
         let http = series(
             HTTPKey(
-                code: x.status, route: x.route?.id ?? "", uri: x.route == nil ? "" : Self.bounded(x.path),
-                host: Self.bounded(x.host),
+                code: x.status, route: x.route?.id ?? "", uri: Self.bounded(x.route?.uriPattern),
+                host: Self.bounded(x.route?.hostPattern),
                 service: x.route?.serviceID ?? "", consumer: x.consumer?.username ?? "", node: Self.bounded(node),
                 requestType: requestType, requestModel: l.requestModel, model: l.model))
         http.status.increment()

@@ -46,8 +46,11 @@ public final class CompiledUpstream: Sendable {
         self.scheme = scheme
         self.passHost = PassHost(rawValue: value["pass_host"]?.stringValue ?? "pass") ?? .pass
         self.upstreamHost = value["upstream_host"]?.stringValue
-        self.connectTimeout = .milliseconds(Int((value["timeout"]?["connect"]?.doubleValue ?? 60) * 1000))
-        self.readTimeout = .milliseconds(Int((value["timeout"]?["read"]?.doubleValue ?? 60) * 1000))
+        let seconds = { (name: String) in
+            Saturating.milliseconds(value["timeout"]?[name]?.doubleValue ?? 60, maxSeconds: 86_400) ?? 60_000
+        }
+        self.connectTimeout = .milliseconds(seconds("connect"))
+        self.readTimeout = .milliseconds(seconds("read"))
         let start = nodes.isEmpty ? 0 : Int.random(in: 0..<nodes.count)
         self.balancer = Mutex(WeightedRoundRobin(weights: nodes.map(\.weight), start: start))
     }

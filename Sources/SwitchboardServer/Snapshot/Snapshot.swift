@@ -41,13 +41,22 @@ public final class CompiledRoute: Sendable {
     public let serviceID: String?
     public let plugins: [PluginSlot]
     public let upstream: CompiledUpstream?
+    /// The route's own `uri`/`uris` and `host`/`hosts` patterns: the `matched_uri` and
+    /// `matched_host` metric labels (configuration, never the request's own path or Host).
+    public let uriPattern: String
+    public let hostPattern: String
 
-    public init(id: String, name: String?, serviceID: String?, plugins: [PluginSlot], upstream: CompiledUpstream?) {
+    public init(
+        id: String, name: String?, serviceID: String?, plugins: [PluginSlot], upstream: CompiledUpstream?,
+        uriPattern: String = "", hostPattern: String = ""
+    ) {
         self.id = id
         self.name = name
         self.serviceID = serviceID
         self.plugins = plugins
         self.upstream = upstream
+        self.uriPattern = uriPattern
+        self.hostPattern = hostPattern
     }
 }
 

@@ -40,7 +40,9 @@ public struct SnapshotCompiler: Sendable {
                     id: record.id, name: route["name"]?.stringValue,
                     serviceID: route["service_id"].map(ConfigValidator.idString),
                     plugins: try registry.compile(.object(plugins), scope: .route, context: context(record.key)),
-                    upstream: upstreamValue.map(CompiledUpstream.init))
+                    upstream: upstreamValue.map(CompiledUpstream.init),
+                    uriPattern: Self.patterns(route["uri"], route["uris"]),
+                    hostPattern: Self.patterns(route["host"], route["hosts"] ?? service?["hosts"]))
                 routes.append((predicate, compiled))
             } catch {
                 logger.error("route \(record.id) left out of the configuration: \(error)")
@@ -82,5 +84,11 @@ public struct SnapshotCompiler: Sendable {
         return Snapshot(
             revision: state.revision, router: RouteMatcher(routes), consumers: consumers, authKeys: authKeys,
             pluginMetadata: metadata)
+    }
+
+    /// One pattern, or a list joined with commas (bounded by the configuration).
+    static func patterns(_ one: JSONValue?, _ many: JSONValue?) -> String {
+        if let one = one?.stringValue { return one }
+        return (many?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ",")
     }
 }

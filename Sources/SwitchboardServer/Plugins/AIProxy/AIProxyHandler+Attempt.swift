@@ -47,6 +47,8 @@ enum AttemptOutcome {
 
 extension AIProxyHandler {
     static let errorBodyLimit = 1 << 20
+    /// The largest answer read into memory when `max_response_bytes` is not set.
+    static let defaultMaxResponseBytes = 64 * 1024 * 1024
 
     /// Upstream response headers the client gets besides the status and Content-Type: rate-limit
     /// and retry hints, and the provider's request id (as `X-Upstream-Request-Id`, since
@@ -135,7 +137,8 @@ extension AIProxyHandler {
         // own arguments (which cannot override auth.query).
         var query: [(String, String)] = []
         if target == .passthrough, let raw = exchange.upstreamQuery {
-            let protected = Set(instance.authQuery.map(\.name))
+            // Neither the instance's own auth.query nor the client's key-auth key go through.
+            let protected = Set(instance.authQuery.map(\.name)).union(exchange.redactedQueryArgs)
             for pair in raw.split(separator: "&") {
                 let key = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
                 if !protected.contains(Exchange.decode(key)) {
@@ -155,10 +158,17 @@ extension AIProxyHandler {
             ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
         var request = HTTPClientRequest(url: "\(endpoint.scheme)://\(authority)\(path)\(queryText)")
         request.method = target == .passthrough ? HTTPMethod(rawValue: exchange.method) : .POST
+        // The client's credentials (for the gateway, or for a provider the operator did not
+        // choose) never reach the provider; only the instance's own auth does.
         let authNames = Set(instance.authHeaders.map(\.name))
+        let listed = exchange.request.headers[.connection] == nil ? [] : exchange.connectionListedHeaders
         for field in exchange.request.headers {
             let lower = field.name.canonicalName
-            if Self.droppedRequestHeaders.contains(lower) || authNames.contains(lower) { continue }
+            if Self.droppedRequestHeaders.contains(lower) || authNames.contains(lower)
+                || exchange.credentialHeaders.contains(lower) || listed.contains(lower)
+            {
+                continue
+            }
             request.headers.add(name: lower, value: field.value)
         }
         for (name, value) in exchange.upstreamHeaderEdits {
@@ -190,6 +200,8 @@ extension AIProxyHandler {
     static let droppedRequestHeaders: Set<String> = [
         "host", "content-length", "accept-encoding", "connection", "keep-alive", "proxy-connection", "te",
         "trailer", "transfer-encoding", "upgrade", "content-type",
+        // Credentials a client may send for some provider: only the instance's auth is sent.
+        "authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key",
     ]
 
     static func escape(_ text: String) -> String {
@@ -330,7 +342,7 @@ extension AIProxyHandler {
         }
 
         // A whole (non-streamed) answer.
-        let limit = settings.maxResponseBytes ?? 64 * 1024 * 1024
+        let limit = settings.maxResponseBytes ?? Self.defaultMaxResponseBytes
         if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > limit {
             context.logger.warning(
                 "aborting AI response: Content-Length \(length) exceeds max_response_bytes \(limit)")

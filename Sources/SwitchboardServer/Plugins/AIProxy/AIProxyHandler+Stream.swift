@@ -57,6 +57,15 @@ extension AIProxyHandler {
                         status: 502, message: "upstream closed the stream before sending any content",
                         code: "stream_empty", elapsedMs: elapsed(), errorClass: .server))
             }
+            // What an upstream sends before content is held, so it counts against the same
+            // byte limit as the answer: an endless preamble cannot grow memory.
+            if relay.bytesRead + chunk.readableBytes > settings.maxResponseBytes ?? Self.defaultMaxResponseBytes {
+                context.logger.warning("aborting AI stream: max_response_bytes exceeded before any content")
+                return .failure(
+                    AttemptFailure(
+                        status: 502, body: Array("max_response_bytes exceeded".utf8), contentType: "text/plain",
+                        elapsedMs: elapsed(), errorClass: .responseTooLarge))
+            }
             let step = relay.feed(chunk)
             if let error = step.error {
                 var failure = AttemptFailure.gatewayError(

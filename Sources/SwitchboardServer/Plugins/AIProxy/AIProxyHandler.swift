@@ -93,7 +93,10 @@ struct AIProxyHandler: PluginHandler {
         }
         exchange.logValues["request_type"] = ai.streaming ? "ai_stream" : "ai_chat"
         exchange.logValues["llm_stream"] = ai.streaming ? "true" : "false"
-        if let model = ai.clientModel { exchange.logValues["request_llm_model"] = model }
+        if let model = ai.clientModel {
+            exchange.logValues["request_llm_model"] = model
+            exchange.logValues[ModelList.requestLabelKey] = modelList.label(model)
+        }
         if let user = body["safety_identifier"]?.stringValue ?? body["user"]?.stringValue {
             exchange.logValues["llm_end_user_id"] = user
         }
@@ -119,7 +122,9 @@ struct AIProxyHandler: PluginHandler {
         let instance = settings.instances[index]
         exchange.logValues["picked_instance"] = instance.name
         // APISIX's `$llm_model`: the instance's `options.model`, else the body's, for the last attempt.
-        exchange.logValues["llm_model"] = instance.model(clientModel: ai.clientModel)
+        let model = instance.model(clientModel: ai.clientModel)
+        exchange.logValues["llm_model"] = model
+        exchange.logValues[ModelList.modelLabelKey] = modelList.label(model)
     }
 
     /// The request's `ai-rate-limiting`, when the fallback strategy lets quotas steer picking.
@@ -370,7 +375,7 @@ struct AIProxyHandler: PluginHandler {
     /// OpenAI `x-ratelimit-reset-*` header says when a bucket refills, not when to retry).
     static func retryHintMs(_ headers: HTTPFields) -> Int? {
         let hinted = headers[HTTPField.Name("retry-after-ms")!] != nil || headers[.retryAfter] != nil
-        return hinted ? retryAfter(headers).map { Int($0 * 1000) } : nil
+        return hinted ? retryAfter(headers).flatMap { Saturating.milliseconds($0, maxSeconds: 3600) } : nil
     }
 
     /// Seconds from `Retry-After` (seconds or an HTTP date), `retry-after-ms`, or OpenAI's
@@ -392,7 +397,9 @@ struct AIProxyHandler: PluginHandler {
         } else if let reset = header("x-ratelimit-reset-requests") {
             seconds = parseGoDuration(reset)
         }
-        return seconds.map { min(max($0, 0), 3600) }
+        // `nan`, `inf` and negative values are no hint at all (a NaN reaching `Int(_:)` traps).
+        guard let seconds, seconds.isFinite else { return nil }
+        return min(max(seconds, 0), 3600)
     }
 
     /// `1h2m3.5s`, `20ms`, `6m0s` → seconds.

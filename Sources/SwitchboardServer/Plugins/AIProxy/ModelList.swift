@@ -10,6 +10,19 @@ struct ModelList: Sendable {
     let models: [(id: String, owner: String)]
     /// The whole list, serialised once.
     let listBody: JSONValue
+    /// The configured models: the only model label values metrics take (else `other`), so a
+    /// client choosing `model` strings cannot create series without bound.
+    let known: Set<String>
+
+    /// `logValues` keys of the metric labels `request_llm_model` and `llm_model`.
+    static let requestLabelKey = "metric_request_llm_model"
+    static let modelLabelKey = "metric_llm_model"
+
+    /// The metric label value for `model`.
+    func label(_ model: String?) -> String? {
+        guard let model else { return nil }
+        return known.contains(model) ? model : "other"
+    }
 
     init(_ instances: [AIInstance]) {
         var seen = Set<String>()
@@ -19,6 +32,7 @@ struct ModelList: Sendable {
             models.append((model, instance.provider.name))
         }
         self.models = models
+        self.known = seen
         listBody = ["object": "list", "data": .array(models.map(Self.entry))]
     }
 

@@ -47,7 +47,6 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     /// config starts new counters (APISIX's behaviour).
     let counterPrefix: String
     let quotas: any QuotaCounterStore
-    let averages: CompletionAverages
     let metrics: GatewayMetrics
     let logger: Logger
     /// Set once an unresolvable amount has been logged for this configuration.
@@ -80,7 +79,6 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         allowDegradation = config["allow_degradation"]?.boolValue ?? false
         counterPrefix = "\(context.parentKey):\(CRC32.checksum(config.serializedBytes()))"
         quotas = context.quotas
-        averages = CompletionAverages()
         metrics = context.metrics
         logger = context.logger
     }
@@ -221,7 +219,7 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         for (_, reservation) in state.reservations {
             if let usage, !usage.isEmpty {
                 quotas.settle(reservation, actual: cost(usage))
-                averages.record(usage.completion, for: reservation.key)
+                quotas.recordCompletion(reservation.key, completion: usage.completion)
             } else {
                 quotas.release(reservation)
             }
@@ -257,10 +255,11 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         add(body["input"])
         add(body["system"])
         let prompt = (textBytes + 3) / 4
+        // Clamped: a client's `max_tokens` of 2^63-1 must not overflow the sums below.
         let maxTokens =
-            body["max_tokens"]?.intValue ?? body["max_completion_tokens"]?.intValue
-            ?? body["max_output_tokens"]?.intValue
-        let completion = maxTokens ?? averages.average(for: key)
+            Saturating.count(body["max_tokens"]) ?? Saturating.count(body["max_completion_tokens"])
+            ?? Saturating.count(body["max_output_tokens"])
+        let completion = maxTokens ?? quotas.averageCompletion(key)
         var usage = TokenUsage(prompt: prompt, completion: completion)
         usage.raw = [
             "prompt_tokens": .int(prompt), "completion_tokens": .int(completion),
@@ -320,21 +319,5 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         exchange.setResponseHeader("X-AI-\(rule.headerName)-RateLimit-Remaining", String(remaining))
         exchange.setResponseHeader(
             "X-AI-\(rule.headerName)-RateLimit-Reset", Self.format(state.resetIn, window: window))
-    }
-}
-
-/// Running average completion size per counter, for estimating requests without `max_tokens`.
-final class CompletionAverages: Sendable {
-    private let values = Mutex<[String: Double]>([:])
-
-    func record(_ completion: Int, for key: String) {
-        values.withLock { values in
-            let previous = values[key] ?? Double(completion)
-            values[key] = previous * 0.8 + Double(completion) * 0.2
-        }
-    }
-
-    func average(for key: String) -> Int {
-        Int((values.withLock { $0[key] } ?? 0).rounded(.up))
     }
 }

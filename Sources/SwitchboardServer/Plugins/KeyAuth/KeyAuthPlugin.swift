@@ -53,6 +53,7 @@ public struct KeyAuthPlugin: Plugin {
         func rewrite(_ exchange: Exchange) async throws -> Response? {
             // The key parameter's value never reaches a log line, valid or not.
             exchange.redactedQueryArgs.insert(query)
+            if let header { exchange.credentialHeaders.insert(header.canonicalName) }
             var key: String?
             var fromHeader = false
             if let header, let value = exchange.request.headers[header] {
