@@ -37,6 +37,30 @@ final class ManualClock: Sendable {
         #expect(counters.peek("k", window: window) == QuotaState(limit: 100, consumed: 30, reserved: 0, resetIn: 60))
     }
 
+    /// Issue 19 item 8: the running-average completion per counter key (rule keys come from
+    /// client headers) lives and dies with its counter, so keys do not pile up.
+    @Test func theCompletionAverageIsEvictedWithItsCounter() throws {
+        let clock = ManualClock()
+        let counters = LocalQuotaCounters(now: clock.now)
+        let short = QuotaWindow(limit: 1000, seconds: 1)
+        let reservation = try #require(
+            {
+                if case .admitted(let r, _) = counters.reserve("client-chosen", window: short, estimate: 1) {
+                    r
+                } else {
+                    nil
+                }
+            }()
+        )
+        counters.settle(reservation, actual: 40)
+        counters.recordCompletion("client-chosen", completion: 40)
+        #expect(counters.averageCompletion("client-chosen") == 40)
+        clock.advance(5)  // the window ended
+        for _ in 0..<4096 { _ = counters.peek("other", window: short) }
+        for _ in 0..<4096 { _ = counters.reserve("other", window: QuotaWindow(limit: .max, seconds: 60), estimate: 0) }
+        #expect(counters.averageCompletion("client-chosen") == 0)
+    }
+
     @Test func windowsAreFixedAndReset() {
         let clock = ManualClock()
         let counters = LocalQuotaCounters(now: clock.now)
