@@ -20,10 +20,15 @@ final class ConnectionWatch: Sendable {
     /// Whether the client has closed its side (or the connection is gone).
     var isClosed: Bool { state.withLock { $0.closed } }
 
+    /// The watch of the connection whose requests the current task handles, set once per
+    /// connection (see ``EventLoopHTTP1Channel``): a request finds it without a pipeline lookup.
+    @TaskLocal static var current: ConnectionWatch?
+
     /// The watch of `channel`'s connection: its ``ConnectionCloseObserver``'s (`nil` for
     /// listeners without one).
     static func of(_ channel: any Channel) async -> ConnectionWatch? {
-        try? await channel.pipeline.handler(type: ConnectionCloseObserver.self).map(\.watch).get()
+        if let current { return current }
+        return try? await channel.pipeline.handler(type: ConnectionCloseObserver.self).map(\.watch).get()
     }
 
     /// Calls `handler` once when the connection closes (at once if it already has); the

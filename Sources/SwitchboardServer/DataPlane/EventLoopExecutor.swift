@@ -48,7 +48,11 @@ struct EventLoopHTTP1Channel: ServerChildChannel {
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {
         await withTaskExecutorPreference(EventLoopExecutor.of(value.channel.eventLoop)) {
-            await inner.handle(value: value, logger: logger)
+            // On the connection's event loop now: its watch is looked up once, not per request.
+            let watch = try? value.channel.pipeline.syncOperations.handler(type: ConnectionCloseObserver.self).watch
+            await ConnectionWatch.$current.withValue(watch) {
+                await inner.handle(value: value, logger: logger)
+            }
         }
     }
 }
