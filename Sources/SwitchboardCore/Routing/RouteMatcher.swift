@@ -67,15 +67,7 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
         guard needsBody else { return false }
         let needs = { (index: Int) -> Bool in
             let p = entries[index].predicate
-            guard p.vars?.needsBody == true else { return false }
-            if let methods = p.methods, !methods.contains(request.method) { return false }
-            if let hosts = p.hosts, !hosts.contains(where: { $0.matches(request.host) }) { return false }
-            if let addrs = p.remoteAddrs {
-                guard let address = request.remoteAddress, addrs.contains(where: { $0.contains(address) }) else {
-                    return false
-                }
-            }
-            return true
+            return p.vars?.needsBody == true && Self.holdsBesidesVars(p, request)
         }
         if let list = exact[request.path], list.contains(where: needs) { return true }
         let utf8 = request.path.utf8
@@ -98,6 +90,13 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
     private static func holds(_ p: RoutePredicate, _ request: RouteRequest, _ variables: some RequestVariableSource)
         -> Bool
     {
+        guard holdsBesidesVars(p, request) else { return false }
+        if let vars = p.vars, !vars.evaluate(variables) { return false }
+        return true
+    }
+
+    /// Method, host and remote address: everything but `vars`.
+    private static func holdsBesidesVars(_ p: RoutePredicate, _ request: RouteRequest) -> Bool {
         if let methods = p.methods, !methods.contains(request.method) { return false }
         if let hosts = p.hosts, !hosts.contains(where: { $0.matches(request.host) }) { return false }
         if let addrs = p.remoteAddrs {
@@ -105,7 +104,6 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
                 return false
             }
         }
-        if let vars = p.vars, !vars.evaluate(variables) { return false }
         return true
     }
 }
