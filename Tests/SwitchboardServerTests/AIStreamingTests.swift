@@ -37,212 +37,229 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
     }
 
     @Test func chunksArriveWhileTheUpstreamIsStillSending() async throws {
-        let f = try await AIFixture.start { config, dir in
-            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogFormat = "$request_type $llm_prompt_tokens $llm_completion_tokens $llm_total_tokens"
-        }
-        f.a.reply { _ in
-            .sse(
-                events: FakeLLM.chatStream(model: "model-a", words: ["1+1", " is", " 2"], includeUsage: true),
-                gateAfter: 2)
-        }
-        try await streamRoute(f)
-        var request = HTTPClientRequest(url: f.gw.proxyBase + "/anything")
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: streamBody))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        #expect(response.status == .ok)
-        #expect(response.headers.first(name: "content-type") == "text/event-stream")
-        #expect(response.headers.first(name: "connection") != "close")
-        var received = ""
-        var iterator = response.body.makeAsyncIterator()
-        // The first content arrives while the upstream waits for the gate.
-        while !received.contains("1+1"), let chunk = try await iterator.next() {
-            received += String(buffer: chunk)
-        }
-        #expect(received.contains("\"role\":\"assistant\""))
-        #expect(!received.contains(" is"))
-        f.a.openGate()
-        while let chunk = try await iterator.next() { received += String(buffer: chunk) }
-        let data = dataLines(received)
-        #expect(data.last == "[DONE]")
-        #expect(data.count == 6)  // role, 3 words, finish, [DONE]: the usage chunk the client did not ask for is gone
-        #expect(!received.contains("\"usage\""))
-        // The upstream was asked for usage, merged into the client's stream_options.
-        #expect(f.a.requests.first?.body["stream_options"] == ["include_obfuscation": false, "include_usage": true])
-        await f.stop()
-        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
-        #expect(log == "ai_stream 23 8 31\n")
-    }
-
-    @Test func aClientThatAskedForUsageGetsIt() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        try await streamRoute(f)
-        let body =
-            #"{"model":"model-a","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#
-        let result = try await f.chat(body)
-        let data = dataLines(result.body)
-        #expect(data.count == 7)
-        #expect((try JSONParser.parse(data[5]))["usage"]?["total_tokens"] == 31)
-        #expect(f.a.requests.first?.rawBody == body)
-    }
-
-    @Test func streamedAndUnstreamedCallsCountTheSameTokens() async throws {
-        let f = try await AIFixture.start { config, dir in
-            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogFormat = "$llm_stream $llm_prompt_tokens $llm_completion_tokens"
-        }
-        try await streamRoute(f)
-        _ = try await f.chat(streamBody)
-        _ = try await f.chat()
-        await f.stop()
-        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
-        #expect(log == "true 23 8\nfalse 23 8\n")
-    }
-
-    @Test(arguments: ["error-event", "error-json", "reset", "silence", "status"])
-    func failsOverUntilContentFlows(fault: String) async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
-        f.a.reply { _ in
-            switch fault {
-            case "error-event": return .sse(events: [role, "event: error\ndata: {\"message\":\"overloaded\"}\n\n"])
-            case "error-json": return .sse(events: [role, "data: {\"error\":{\"message\":\"overloaded\"}}\n\n"])
-            case "reset": return .sse(events: [role], end: .cut)
-            case "silence": return .sse(events: [role], end: .hang)
-            default: return .json(status: 503, body: "busy")
+        try await withFixture { fx in
+            let f = try await fx.own(
+                AIFixture.start { config, dir in
+                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+                    config.accessLogFormat = "$request_type $llm_prompt_tokens $llm_completion_tokens $llm_total_tokens"
+                })
+            f.a.reply { _ in
+                .sse(
+                    events: FakeLLM.chatStream(model: "model-a", words: ["1+1", " is", " 2"], includeUsage: true),
+                    gateAfter: 2)
             }
-        }
-        // The first token must come within 500 ms (the silent variant); the working instance's
-        // stream may pause longer on a loaded machine without being cut (idle timeout 5 s).
-        try await streamRoute(
-            f, strategy: #""fallback_strategy":"http_5xx","#,
-            extra: #""timeout":5000,"first_token_timeout_ms":500,"#, second: true)
-        let result = try await f.chat(streamBody)
-        #expect(result.status == 200)
-        let data = dataLines(result.body)
-        #expect(data.last == "[DONE]")
-        #expect(result.body.components(separatedBy: "\"role\"").count == 2)  // exactly one role chunk
-        #expect(!result.body.contains("model-a"))
-        #expect(result.body.contains("model-b"))
-        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-    }
-
-    @Test(arguments: ["cut", "error-event"])
-    func aBreakAfterContentIsReportedInBand(fault: String) async throws {
-        let f = try await AIFixture.start { config, dir in
-            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogFormat = "$status $llm_error_class"
-        }
-        // The fault comes only after the client has received content (the gate opens then).
-        let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel", "lo"], includeUsage: false).prefix(3))
-        f.a.reply { _ in
-            fault == "cut"
-                ? .sse(events: events + [": wait\n\n"], end: .cut, gateAfter: 3)
-                : .sse(events: events + ["event: error\ndata: {\"message\":\"overloaded\"}\n\n"], gateAfter: 3)
-        }
-        try await streamRoute(f, strategy: #""fallback_strategy":"http_5xx","#, second: true)
-        var request = HTTPClientRequest(url: f.gw.proxyBase + "/anything")
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: streamBody))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        var received = ""
-        var iterator = response.body.makeAsyncIterator()
-        while !received.contains("Hel"), let chunk = try await iterator.next() { received += String(buffer: chunk) }
-        f.a.openGate()
-        while let chunk = try await iterator.next() { received += String(buffer: chunk) }
-        let result = HTTPResult(status: Int(response.status.code), headers: response.headers, body: received)
-        let data = dataLines(result.body)
-        #expect(result.body.contains("Hel") && result.body.contains("lo"))
-        #expect(!data.contains("[DONE]"))
-        let last = try JSONParser.parse(try #require(data.last))
-        #expect(last["error"]?["code"] == "stream_broken")
-        #expect(f.b.requests.isEmpty)  // content had been sent: no restart from scratch
-        await f.stop()
-        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
-        #expect(log == "200 stream_broken\n")
-    }
-
-    @Test func aCompleteStreamWithoutDoneIsFinishedByTheGateway() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let events = FakeLLM.chatStream(model: "model-a", words: ["ok"], includeUsage: true).dropLast()
-        f.a.reply { _ in .sse(events: Array(events)) }
-        try await streamRoute(f)
-        let data = dataLines(try await f.chat(streamBody).body)
-        #expect(data.last == "[DONE]")
-        #expect(data.filter { $0 == "[DONE]" }.count == 1)
-    }
-
-    @Test func streamsReuseTheClientsConnection() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        try await streamRoute(f)
-        let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
-        let request =
-            "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
-        for _ in 0..<2 {
-            client.send(request)
-            let response = await client.read(until: "\r\n0\r\n\r\n")
-            #expect(response.hasPrefix("HTTP/1.1 200"))
-            #expect(response.contains("data: [DONE]"))
-            #expect(!response.lowercased().contains("connection: close"))
-        }
-        #expect(f.a.requests.count == 2)
-    }
-
-    @Test func aClientThatClosesWhileTheUpstreamIsSilentEndsTheRelay() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: false).prefix(2))
-        // After its first content the upstream goes silent: nothing is written to the client,
-        // so only the client's FIN can tell the gateway it left.
-        f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
-        try await streamRoute(f)
-        let gauge = {
-            let text = try await HTTP.send(.GET, f.gw.metricsURL).body
-            return text.split(separator: "\n").first { $0.hasPrefix("apisix_llm_active_connections{") }
-                .flatMap { Double($0.split(separator: " ").last ?? "") }
-        }
-        let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
-        client.send(
-            "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
-        )
-        _ = await client.read(until: "\"a\"")
-        #expect(try await gauge() == 1)
-        client.closeWrite()
-        #expect(try await eventually { try await gauge() == 0 })
-    }
-
-    @Test func aClientThatGoesAwayCancelsTheUpstream() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: false).prefix(2))
-        f.a.reply { _ in .sse(events: events, end: .hang) }
-        try await streamRoute(f)
-        let url = f.gw.proxyBase + "/anything"
-        let client = Task {
-            var request = HTTPClientRequest(url: url)
+            try await streamRoute(f)
+            var request = HTTPClientRequest(url: f.gw.proxyBase + "/anything")
             request.method = .POST
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: streamBody))
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-            for try await chunk in response.body where String(buffer: chunk).contains("\"a\"") {
-                return
+            #expect(response.status == .ok)
+            #expect(response.headers.first(name: "content-type") == "text/event-stream")
+            #expect(response.headers.first(name: "connection") != "close")
+            var received = ""
+            var iterator = response.body.makeAsyncIterator()
+            // The first content arrives while the upstream waits for the gate.
+            while !received.contains("1+1"), let chunk = try await iterator.next() {
+                received += String(buffer: chunk)
             }
+            #expect(received.contains("\"role\":\"assistant\""))
+            #expect(!received.contains(" is"))
+            f.a.openGate()
+            while let chunk = try await iterator.next() { received += String(buffer: chunk) }
+            let data = dataLines(received)
+            #expect(data.last == "[DONE]")
+            #expect(data.count == 6)  // role, 3 words, finish, [DONE]: the usage chunk the client did not ask for is gone
+            #expect(!received.contains("\"usage\""))
+            // The upstream was asked for usage, merged into the client's stream_options.
+            #expect(
+                f.a.requests.first?.body["stream_options"] == ["include_obfuscation": false, "include_usage": true])
+            await f.stop()
+            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            #expect(log == "ai_stream 23 8 31\n")
         }
-        try await client.value
-        // The client has its first content and leaves (its connection is closed when the
-        // request's body is abandoned); the upstream stream must be cancelled, not left running.
-        let disconnects = f.a.disconnects
-        let noticed = try await within(10) {
-            var iterator = disconnects.makeAsyncIterator()
-            return await iterator.next() != nil
+    }
+
+    @Test func aClientThatAskedForUsageGetsIt() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            try await streamRoute(f)
+            let body =
+                #"{"model":"model-a","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#
+            let result = try await f.chat(body)
+            let data = dataLines(result.body)
+            #expect(data.count == 7)
+            #expect((try JSONParser.parse(data[5]))["usage"]?["total_tokens"] == 31)
+            #expect(f.a.requests.first?.rawBody == body)
         }
-        #expect(noticed)
+    }
+
+    @Test func streamedAndUnstreamedCallsCountTheSameTokens() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(
+                AIFixture.start { config, dir in
+                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+                    config.accessLogFormat = "$llm_stream $llm_prompt_tokens $llm_completion_tokens"
+                })
+            try await streamRoute(f)
+            _ = try await f.chat(streamBody)
+            _ = try await f.chat()
+            await f.stop()
+            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            #expect(log == "true 23 8\nfalse 23 8\n")
+        }
+    }
+
+    @Test(arguments: ["error-event", "error-json", "reset", "silence", "status"])
+    func failsOverUntilContentFlows(fault: String) async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
+            f.a.reply { _ in
+                switch fault {
+                case "error-event": return .sse(events: [role, "event: error\ndata: {\"message\":\"overloaded\"}\n\n"])
+                case "error-json": return .sse(events: [role, "data: {\"error\":{\"message\":\"overloaded\"}}\n\n"])
+                case "reset": return .sse(events: [role], end: .cut)
+                case "silence": return .sse(events: [role], end: .hang)
+                default: return .json(status: 503, body: "busy")
+                }
+            }
+            // The first token must come within 500 ms (the silent variant); the working instance's
+            // stream may pause longer on a loaded machine without being cut (idle timeout 5 s).
+            try await streamRoute(
+                f, strategy: #""fallback_strategy":"http_5xx","#,
+                extra: #""timeout":5000,"first_token_timeout_ms":500,"#, second: true)
+            let result = try await f.chat(streamBody)
+            #expect(result.status == 200)
+            let data = dataLines(result.body)
+            #expect(data.last == "[DONE]")
+            #expect(result.body.components(separatedBy: "\"role\"").count == 2)  // exactly one role chunk
+            #expect(!result.body.contains("model-a"))
+            #expect(result.body.contains("model-b"))
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+        }
+    }
+
+    @Test(arguments: ["cut", "error-event"])
+    func aBreakAfterContentIsReportedInBand(fault: String) async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(
+                AIFixture.start { config, dir in
+                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+                    config.accessLogFormat = "$status $llm_error_class"
+                })
+            // The fault comes only after the client has received content (the gate opens then).
+            let events = Array(
+                FakeLLM.chatStream(model: "model-a", words: ["Hel", "lo"], includeUsage: false).prefix(3))
+            f.a.reply { _ in
+                fault == "cut"
+                    ? .sse(events: events + [": wait\n\n"], end: .cut, gateAfter: 3)
+                    : .sse(events: events + ["event: error\ndata: {\"message\":\"overloaded\"}\n\n"], gateAfter: 3)
+            }
+            try await streamRoute(f, strategy: #""fallback_strategy":"http_5xx","#, second: true)
+            var request = HTTPClientRequest(url: f.gw.proxyBase + "/anything")
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: streamBody))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            var received = ""
+            var iterator = response.body.makeAsyncIterator()
+            while !received.contains("Hel"), let chunk = try await iterator.next() { received += String(buffer: chunk) }
+            f.a.openGate()
+            while let chunk = try await iterator.next() { received += String(buffer: chunk) }
+            let result = HTTPResult(status: Int(response.status.code), headers: response.headers, body: received)
+            let data = dataLines(result.body)
+            #expect(result.body.contains("Hel") && result.body.contains("lo"))
+            #expect(!data.contains("[DONE]"))
+            let last = try JSONParser.parse(try #require(data.last))
+            #expect(last["error"]?["code"] == "stream_broken")
+            #expect(f.b.requests.isEmpty)  // content had been sent: no restart from scratch
+            await f.stop()
+            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            #expect(log == "200 stream_broken\n")
+        }
+    }
+
+    @Test func aCompleteStreamWithoutDoneIsFinishedByTheGateway() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let events = FakeLLM.chatStream(model: "model-a", words: ["ok"], includeUsage: true).dropLast()
+            f.a.reply { _ in .sse(events: Array(events)) }
+            try await streamRoute(f)
+            let data = dataLines(try await f.chat(streamBody).body)
+            #expect(data.last == "[DONE]")
+            #expect(data.filter { $0 == "[DONE]" }.count == 1)
+        }
+    }
+
+    @Test func streamsReuseTheClientsConnection() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            try await streamRoute(f)
+            let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
+            let request =
+                "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
+            for _ in 0..<2 {
+                client.send(request)
+                let response = await client.read(until: "\r\n0\r\n\r\n")
+                #expect(response.hasPrefix("HTTP/1.1 200"))
+                #expect(response.contains("data: [DONE]"))
+                #expect(!response.lowercased().contains("connection: close"))
+            }
+            #expect(f.a.requests.count == 2)
+        }
+    }
+
+    @Test func aClientThatClosesWhileTheUpstreamIsSilentEndsTheRelay() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: false).prefix(2))
+            // After its first content the upstream goes silent: nothing is written to the client,
+            // so only the client's FIN can tell the gateway it left.
+            f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
+            try await streamRoute(f)
+            let gauge = {
+                let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+                return text.split(separator: "\n").first { $0.hasPrefix("apisix_llm_active_connections{") }
+                    .flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
+            client.send(
+                "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
+            )
+            _ = await client.read(until: "\"a\"")
+            #expect(try await gauge() == 1)
+            client.closeWrite()
+            #expect(try await eventually { try await gauge() == 0 })
+        }
+    }
+
+    @Test func aClientThatGoesAwayCancelsTheUpstream() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: false).prefix(2))
+            f.a.reply { _ in .sse(events: events, end: .hang) }
+            try await streamRoute(f)
+            let url = f.gw.proxyBase + "/anything"
+            let client = Task {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: streamBody))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                for try await chunk in response.body where String(buffer: chunk).contains("\"a\"") {
+                    return
+                }
+            }
+            try await client.value
+            // The client has its first content and leaves (its connection is closed when the
+            // request's body is abandoned); the upstream stream must be cancelled, not left running.
+            let disconnects = f.a.disconnects
+            let noticed = try await within(10) {
+                var iterator = disconnects.makeAsyncIterator()
+                return await iterator.next() != nil
+            }
+            #expect(noticed)
+        }
     }
 }

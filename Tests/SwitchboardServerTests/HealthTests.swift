@@ -33,124 +33,129 @@ final class Switch: Sendable {
     }
 
     @Test func activeChecksTakeAnInstanceOutAndBringItBack() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let up = Switch(true)
-        probed(f.b, up: up)
-        let checks =
-            #","checks":{"active":{"http_path":"/health","healthy":{"interval":1,"successes":1},"unhealthy":{"interval":1,"http_failures":2}}}"#
-        try await f.route(
-            #"{"instances":[\#(f.instance("a", f.a, model: "model-a")),\#(f.instance("b", f.b, model: "model-b", extra: checks))]}"#
-        )
-        // Checkers run from the moment the configuration is loaded: no request needed.
-        #expect(await eventually { f.b.requests.contains { $0.path == "/health" } })
-        #expect(f.b.requests.first { $0.path == "/health" }?.headers[.authorization] == "Bearer k-b")
-        up.set(false)
-        // Out within unhealthy.interval × http_failures (+1 s).
-        let start = ContinuousClock.now
-        #expect(try await eventually(timeout: .seconds(3)) { try await status(f.gw, instance: "b") == "unhealthy" })
-        #expect(ContinuousClock.now - start < .seconds(3))
-        let before = f.b.requests.filter { $0.path != "/health" }.count
-        for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-a") }
-        #expect(f.b.requests.filter { $0.path != "/health" }.count == before)
-        up.set(true)
-        #expect(try await eventually(timeout: .seconds(3)) { try await status(f.gw, instance: "b") == "healthy" })
-        var models: Set<String> = []
-        for _ in 0..<4 { models.insert(try await f.chat().json["model"]?.stringValue ?? "") }
-        #expect(models == ["model-a", "model-b"])
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let up = Switch(true)
+            probed(f.b, up: up)
+            let checks =
+                #","checks":{"active":{"http_path":"/health","healthy":{"interval":1,"successes":1},"unhealthy":{"interval":1,"http_failures":2}}}"#
+            try await f.route(
+                #"{"instances":[\#(f.instance("a", f.a, model: "model-a")),\#(f.instance("b", f.b, model: "model-b", extra: checks))]}"#
+            )
+            // Checkers run from the moment the configuration is loaded: no request needed.
+            #expect(await eventually { f.b.requests.contains { $0.path == "/health" } })
+            #expect(f.b.requests.first { $0.path == "/health" }?.headers[.authorization] == "Bearer k-b")
+            up.set(false)
+            // Out within unhealthy.interval × http_failures (+1 s).
+            let start = ContinuousClock.now
+            #expect(try await eventually(timeout: .seconds(3)) { try await status(f.gw, instance: "b") == "unhealthy" })
+            #expect(ContinuousClock.now - start < .seconds(3))
+            let before = f.b.requests.filter { $0.path != "/health" }.count
+            for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-a") }
+            #expect(f.b.requests.filter { $0.path != "/health" }.count == before)
+            up.set(true)
+            #expect(try await eventually(timeout: .seconds(3)) { try await status(f.gw, instance: "b") == "healthy" })
+            var models: Set<String> = []
+            for _ in 0..<4 { models.insert(try await f.chat().json["model"]?.stringValue ?? "") }
+            #expect(models == ["model-a", "model-b"])
+        }
     }
 
     @Test func tcpChecksAndAllUnhealthyFallback() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let tcp =
-            #","checks":{"active":{"type":"tcp","port":1,"healthy":{"interval":1},"unhealthy":{"interval":1,"tcp_failures":1}}}"#
-        try await f.route(
-            #"{"instances":[\#(f.instance("a", f.a, model: "model-a", extra: tcp)),\#(f.instance("b", f.b, model: "model-b", extra: tcp))]}"#
-        )
-        #expect(
-            try await eventually(timeout: .seconds(3)) {
-                let list = try await control(f.gw).arrayValue ?? []
-                return list.count == 2 && list.allSatisfy { $0["nodes"]?[0]?["status"] == "unhealthy" }
-            })
-        let entry = try await control(f.gw).arrayValue?.first
-        #expect(entry?["type"] == "tcp")
-        #expect(entry?["nodes"]?[0]?["counter"]?["tcp_failure"]?.intValue ?? 0 >= 1)
-        // Every instance unhealthy: all are used rather than none.
-        var models: Set<String> = []
-        for _ in 0..<4 {
-            let result = try await f.chat()
-            #expect(result.status == 200)
-            models.insert(result.json["model"]?.stringValue ?? "")
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let tcp =
+                #","checks":{"active":{"type":"tcp","port":1,"healthy":{"interval":1},"unhealthy":{"interval":1,"tcp_failures":1}}}"#
+            try await f.route(
+                #"{"instances":[\#(f.instance("a", f.a, model: "model-a", extra: tcp)),\#(f.instance("b", f.b, model: "model-b", extra: tcp))]}"#
+            )
+            #expect(
+                try await eventually(timeout: .seconds(3)) {
+                    let list = try await control(f.gw).arrayValue ?? []
+                    return list.count == 2 && list.allSatisfy { $0["nodes"]?[0]?["status"] == "unhealthy" }
+                })
+            let entry = try await control(f.gw).arrayValue?.first
+            #expect(entry?["type"] == "tcp")
+            #expect(entry?["nodes"]?[0]?["counter"]?["tcp_failure"]?.intValue ?? 0 >= 1)
+            // Every instance unhealthy: all are used rather than none.
+            var models: Set<String> = []
+            for _ in 0..<4 {
+                let result = try await f.chat()
+                #expect(result.status == 200)
+                models.insert(result.json["model"]?.stringValue ?? "")
+            }
+            #expect(models == ["model-a", "model-b"])
         }
-        #expect(models == ["model-a", "model-b"])
     }
 
     @Test func passiveChecksEjectAndHalfOpenRecovers() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let failing = Switch(true)
-        f.a.reply { seen in
-            failing.isOn ? .json(status: 500, body: "down") : FakeLLM.standard(name: "a")(seen)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let failing = Switch(true)
+            f.a.reply { seen in
+                failing.isOn ? .json(status: 500, body: "down") : FakeLLM.standard(name: "a")(seen)
+            }
+            let passive = #","checks":{"passive":{"unhealthy":{"http_failures":2},"cooldown":2}}"#
+            try await f.route(
+                #"{"fallback_strategy":"http_5xx","instances":[\#(f.instance("a", f.a, model: "model-a", extra: passive)),\#(f.instance("b", f.b, model: "model-b"))]}"#
+            )
+            for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-b") }
+            #expect(f.a.requests.count == 2)  // ejected after two failures in a row
+            let ejected = try await control(f.gw, "/v1/healthcheck/routes/ai").arrayValue?.first?["nodes"]?[0]
+            #expect(ejected?["status"] == "unhealthy" && ejected?["passive"] == "ejected")
+            #expect(ejected?["breaker"] == .null)  // no breaker configured: ejection is not shown as one
+            #expect(ejected?["cooldown_until"]?.doubleValue != nil)
+            failing.set(false)
+            // After the cooldown one trial request is let through; it succeeds and closes the breaker.
+            #expect(
+                try await eventually(timeout: .seconds(5)) {
+                    try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["available"] == true
+                })
+            for _ in 0..<3 { _ = try await f.chat() }
+            #expect(f.a.requests.count >= 3)
+            let node = try await control(f.gw).arrayValue?.first?["nodes"]?[0]
+            #expect(node?["status"] == "healthy" && node?["passive"] == "ok" && node?["breaker"] == .null)
         }
-        let passive = #","checks":{"passive":{"unhealthy":{"http_failures":2},"cooldown":2}}"#
-        try await f.route(
-            #"{"fallback_strategy":"http_5xx","instances":[\#(f.instance("a", f.a, model: "model-a", extra: passive)),\#(f.instance("b", f.b, model: "model-b"))]}"#
-        )
-        for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-b") }
-        #expect(f.a.requests.count == 2)  // ejected after two failures in a row
-        let ejected = try await control(f.gw, "/v1/healthcheck/routes/ai").arrayValue?.first?["nodes"]?[0]
-        #expect(ejected?["status"] == "unhealthy" && ejected?["passive"] == "ejected")
-        #expect(ejected?["breaker"] == .null)  // no breaker configured: ejection is not shown as one
-        #expect(ejected?["cooldown_until"]?.doubleValue != nil)
-        failing.set(false)
-        // After the cooldown one trial request is let through; it succeeds and closes the breaker.
-        #expect(
-            try await eventually(timeout: .seconds(5)) {
-                try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["available"] == true
-            })
-        for _ in 0..<3 { _ = try await f.chat() }
-        #expect(f.a.requests.count >= 3)
-        let node = try await control(f.gw).arrayValue?.first?["nodes"]?[0]
-        #expect(node?["status"] == "healthy" && node?["passive"] == "ok" && node?["breaker"] == .null)
     }
 
     @Test func retryAfterCoolsAnInstanceDown() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 429, body: "slow down", headers: [("Retry-After", "3")]) }
-        let listed = #","checks":{"passive":{}}"#
-        try await f.route(
-            #"{"fallback_strategy":["http_429"],"instances":[\#(f.instance("a", f.a, model: "model-a", extra: listed)),\#(f.instance("b", f.b, model: "model-b"))]}"#
-        )
-        for _ in 0..<5 { #expect((try await f.chat()).json["model"] == "model-b") }
-        #expect(f.a.requests.count == 1)
-        let until = try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["cooldown_until"]?.doubleValue ?? 0
-        #expect(until > Date().timeIntervalSince1970 && until < Date().timeIntervalSince1970 + 3.5)
-        f.a.reply(FakeLLM.standard(name: "a"))
-        #expect(try await eventually(timeout: .seconds(6)) { try await f.chat().json["model"] == "model-a" })
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 429, body: "slow down", headers: [("Retry-After", "3")]) }
+            let listed = #","checks":{"passive":{}}"#
+            try await f.route(
+                #"{"fallback_strategy":["http_429"],"instances":[\#(f.instance("a", f.a, model: "model-a", extra: listed)),\#(f.instance("b", f.b, model: "model-b"))]}"#
+            )
+            for _ in 0..<5 { #expect((try await f.chat()).json["model"] == "model-b") }
+            #expect(f.a.requests.count == 1)
+            let until = try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["cooldown_until"]?.doubleValue ?? 0
+            #expect(until > Date().timeIntervalSince1970 && until < Date().timeIntervalSince1970 + 3.5)
+            f.a.reply(FakeLLM.standard(name: "a"))
+            #expect(try await eventually(timeout: .seconds(6)) { try await f.chat().json["model"] == "model-a" })
+        }
     }
 
     @Test func checkersStopWithTheirRoute() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        probed(f.b, up: Switch(true))
-        let checks = #","checks":{"active":{"http_path":"/health","healthy":{"interval":1}}}"#
-        try await f.route(#"{"instances":[\#(f.instance("a", f.a)),\#(f.instance("b", f.b, extra: checks))]}"#)
-        #expect(await eventually { f.b.requests.contains { $0.path == "/health" } })
-        #expect(f.gw.gateway.health.runningCheckers == 1)
-        // A config change replaces the checker; it never adds one.
-        #expect((try await f.gw.admin(.PATCH, "/routes/ai", #"{"desc":"changed"}"#)).status == 200)
-        #expect(f.gw.gateway.health.runningCheckers == 1)
-        let unknown = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck/routes/nope")
-        #expect(unknown.status == 404)
-        #expect((try await f.gw.admin(.DELETE, "/routes/ai")).status == 200)
-        #expect(f.gw.gateway.health.runningCheckers == 0)
-        #expect(try await control(f.gw) == [])
-        let probes = f.b.requests.count
-        // Two probe intervals later nothing has probed again (absence has no event to await).
-        try await Task.sleep(for: .milliseconds(2200))
-        #expect(f.b.requests.count == probes)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            probed(f.b, up: Switch(true))
+            let checks = #","checks":{"active":{"http_path":"/health","healthy":{"interval":1}}}"#
+            try await f.route(#"{"instances":[\#(f.instance("a", f.a)),\#(f.instance("b", f.b, extra: checks))]}"#)
+            #expect(await eventually { f.b.requests.contains { $0.path == "/health" } })
+            #expect(f.gw.gateway.health.runningCheckers == 1)
+            // A config change replaces the checker; it never adds one.
+            #expect((try await f.gw.admin(.PATCH, "/routes/ai", #"{"desc":"changed"}"#)).status == 200)
+            #expect(f.gw.gateway.health.runningCheckers == 1)
+            let unknown = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck/routes/nope")
+            #expect(unknown.status == 404)
+            #expect((try await f.gw.admin(.DELETE, "/routes/ai")).status == 200)
+            #expect(f.gw.gateway.health.runningCheckers == 0)
+            #expect(try await control(f.gw) == [])
+            let probes = f.b.requests.count
+            // Two probe intervals later nothing has probed again (absence has no event to await).
+            try await Task.sleep(for: .milliseconds(2200))
+            #expect(f.b.requests.count == probes)
+        }
     }
 }
 
@@ -201,54 +206,55 @@ final class Switch: Sendable {
 
 @Suite struct SeedHealthExampleTests {
     @Test func theSeedsActiveHealthCheckRouteIsAcceptedAndChecked() async throws {
-        let gw = try await TestGateway.start()
-        defer { Task { await gw.stop() } }
-        let route = """
-            {
-            "id": "ai-proxy-multi-route",
-            "uri": "/anything",
-            "methods": ["POST"],
-            "plugins": {
-            "ai-proxy-multi": {
-            "instances": [
-            {
-            "name": "llm-instance-1",
-            "provider": "openai-compatible",
-            "weight": 0,
-            "auth": {"header": {"Authorization": "Bearer key"}},
-            "options": {"model": "my-model"}
-            },
-            {
-            "name": "llm-instance-2",
-            "provider": "openai-compatible",
-            "weight": 0,
-            "auth": {"header": {"Authorization": "Bearer key"}},
-            "options": {"model": "my-model"},
-            "checks": {
-            "active": {
-            "type": "https",
-            "host": "yourhost.com",
-            "http_path": "/your/probe/path",
-            "healthy": {"interval": 2, "successes": 1},
-            "unhealthy": {"interval": 1, "http_failures": 3}
-            }
-            }
-            }
-            ]
-            }
-            }
-            }
-            """
-        let created = try await gw.admin(.PUT, "/routes", route)
-        #expect(created.status == 201)
-        #expect(
-            created.json["value"]?["plugins"]?["ai-proxy-multi"]?["instances"]?[1]?["checks"]?["active"]?["timeout"]
-                == 1)
-        let list = try await HTTP.send(.GET, gw.controlBase + "/v1/healthcheck/routes/ai-proxy-multi-route").json
-        #expect(list.arrayValue?.count == 1)
-        #expect(list[0]?["name"] == "/apisix/routes/ai-proxy-multi-route#instances[1]")
-        #expect(list[0]?["instance"] == "llm-instance-2" && list[0]?["type"] == "https")
-        #expect(list[0]?["nodes"]?[0]?["host"] == "yourhost.com")
-        #expect(gw.gateway.health.runningCheckers == 1)
+        try await withFixture { fx in
+            let gw = try await fx.own(TestGateway.start())
+            let route = """
+                {
+                "id": "ai-proxy-multi-route",
+                "uri": "/anything",
+                "methods": ["POST"],
+                "plugins": {
+                "ai-proxy-multi": {
+                "instances": [
+                {
+                "name": "llm-instance-1",
+                "provider": "openai-compatible",
+                "weight": 0,
+                "auth": {"header": {"Authorization": "Bearer key"}},
+                "options": {"model": "my-model"}
+                },
+                {
+                "name": "llm-instance-2",
+                "provider": "openai-compatible",
+                "weight": 0,
+                "auth": {"header": {"Authorization": "Bearer key"}},
+                "options": {"model": "my-model"},
+                "checks": {
+                "active": {
+                "type": "https",
+                "host": "yourhost.com",
+                "http_path": "/your/probe/path",
+                "healthy": {"interval": 2, "successes": 1},
+                "unhealthy": {"interval": 1, "http_failures": 3}
+                }
+                }
+                }
+                ]
+                }
+                }
+                }
+                """
+            let created = try await gw.admin(.PUT, "/routes", route)
+            #expect(created.status == 201)
+            #expect(
+                created.json["value"]?["plugins"]?["ai-proxy-multi"]?["instances"]?[1]?["checks"]?["active"]?["timeout"]
+                    == 1)
+            let list = try await HTTP.send(.GET, gw.controlBase + "/v1/healthcheck/routes/ai-proxy-multi-route").json
+            #expect(list.arrayValue?.count == 1)
+            #expect(list[0]?["name"] == "/apisix/routes/ai-proxy-multi-route#instances[1]")
+            #expect(list[0]?["instance"] == "llm-instance-2" && list[0]?["type"] == "https")
+            #expect(list[0]?["nodes"]?[0]?["host"] == "yourhost.com")
+            #expect(gw.gateway.health.runningCheckers == 1)
+        }
     }
 }

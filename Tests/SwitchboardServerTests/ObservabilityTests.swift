@@ -22,153 +22,167 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
         #"$remote_addr - $remote_user [$time_local] $http_host "$request_line" $status $body_bytes_sent $request_time "$http_referer" "$http_user_agent" $upstream_addr $upstream_status $upstream_response_time "$upstream_scheme://$upstream_host$upstream_uri" "$apisix_request_id" "$request_type" "$llm_time_to_first_token" "$llm_model" "$llm_prompt_tokens" "$llm_completion_tokens""#
 
     @Test func theSeedsLogFormatForChatStreamAndDeadUpstream() async throws {
-        let f = try await AIFixture.start { config, dir in
-            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogFormat = Self.seedFormat
+        try await withFixture { fx in
+            let f = try await fx.own(
+                AIFixture.start { config, dir in
+                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+                    config.accessLogFormat = Self.seedFormat
+                })
+            f.a.reply { seen in
+                let events = FakeLLM.chatStream(model: "gpt-4", words: ["2"], includeUsage: true)
+                return seen.body["stream"] == true
+                    ? .delayed(200, .sse(events: events)) : .json(status: 200, body: FakeLLM.completion(model: "gpt-4"))
+            }
+            try await f.route(#"{"instances":[\#(f.instance("openai-instance", f.a, model: "gpt-4"))]}"#)
+            let chat = try await f.chat(mathBody, headers: [("User-Agent", "curl/8.6.0")])
+            let stream = try await f.chat(streamBody, headers: [("User-Agent", "curl/8.6.0")])
+            let dead =
+                #"{"name":"dead","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"http://127.0.0.1:1"}}"#
+            try await f.route(#"{"instances":[\#(dead)]}"#)
+            _ = try await f.chat(mathBody, headers: [("User-Agent", "curl/8.6.0")])
+            await f.stop()
+            let lines = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+                .split(separator: "\n").map(String.init)
+            #expect(lines.count == 3)
+            let quoted = lines.map {
+                $0.components(separatedBy: "\"").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+            }
+            // "request_line" "referer" "user agent" "upstream url" "request id" "type" "ttft" "model" "prompt" "completion"
+            #expect(quoted[0][0] == "POST /anything HTTP/1.1")
+            #expect(quoted[0][2] == "curl/8.6.0")
+            #expect(quoted[0][3] == "http://127.0.0.1:\(f.a.port)/v1/chat/completions")
+            #expect(quoted[0][4] == chat.headers.first(name: "x-request-id"))
+            #expect(Array(quoted[0][5...]).map { $0 } == ["ai_chat", quoted[0][6], "gpt-4", "23", "8"])
+            #expect(lines[0].contains(" 200 \(chat.body.utf8.count) "))
+            #expect(lines[0].contains(" 127.0.0.1:\(f.a.port) 200 "))
+            #expect(quoted[1][4] == stream.headers.first(name: "x-request-id"))
+            #expect(quoted[1][5] == "ai_stream")
+            let ttft = Int(quoted[1][6]) ?? 0
+            #expect(ttft >= 200 && ttft < 5000, "ttft \(ttft)")  // ≈ the fake's first-chunk delay
+            #expect(quoted[1][8] == "23" && quoted[1][9] == "8")
+            #expect(quoted[2][6] == "0")  // unreachable upstream: no first token
+            #expect(lines[2].contains("\" 502 "))
         }
-        f.a.reply { seen in
-            let events = FakeLLM.chatStream(model: "gpt-4", words: ["2"], includeUsage: true)
-            return seen.body["stream"] == true
-                ? .delayed(200, .sse(events: events)) : .json(status: 200, body: FakeLLM.completion(model: "gpt-4"))
-        }
-        try await f.route(#"{"instances":[\#(f.instance("openai-instance", f.a, model: "gpt-4"))]}"#)
-        let chat = try await f.chat(mathBody, headers: [("User-Agent", "curl/8.6.0")])
-        let stream = try await f.chat(streamBody, headers: [("User-Agent", "curl/8.6.0")])
-        let dead =
-            #"{"name":"dead","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"http://127.0.0.1:1"}}"#
-        try await f.route(#"{"instances":[\#(dead)]}"#)
-        _ = try await f.chat(mathBody, headers: [("User-Agent", "curl/8.6.0")])
-        await f.stop()
-        let lines = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
-            .split(separator: "\n").map(String.init)
-        #expect(lines.count == 3)
-        let quoted = lines.map {
-            $0.components(separatedBy: "\"").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
-        }
-        // "request_line" "referer" "user agent" "upstream url" "request id" "type" "ttft" "model" "prompt" "completion"
-        #expect(quoted[0][0] == "POST /anything HTTP/1.1")
-        #expect(quoted[0][2] == "curl/8.6.0")
-        #expect(quoted[0][3] == "http://127.0.0.1:\(f.a.port)/v1/chat/completions")
-        #expect(quoted[0][4] == chat.headers.first(name: "x-request-id"))
-        #expect(Array(quoted[0][5...]).map { $0 } == ["ai_chat", quoted[0][6], "gpt-4", "23", "8"])
-        #expect(lines[0].contains(" 200 \(chat.body.utf8.count) "))
-        #expect(lines[0].contains(" 127.0.0.1:\(f.a.port) 200 "))
-        #expect(quoted[1][4] == stream.headers.first(name: "x-request-id"))
-        #expect(quoted[1][5] == "ai_stream")
-        let ttft = Int(quoted[1][6]) ?? 0
-        #expect(ttft >= 200 && ttft < 5000, "ttft \(ttft)")  // ≈ the fake's first-chunk delay
-        #expect(quoted[1][8] == "23" && quoted[1][9] == "8")
-        #expect(quoted[2][6] == "0")  // unreachable upstream: no first token
-        #expect(lines[2].contains("\" 502 "))
     }
 
     @Test func jsonLinesWithSummariesAndPayloads() async throws {
-        let f = try await AIFixture.start { config, dir in
-            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogJSON = true
+        try await withFixture { fx in
+            let f = try await fx.own(
+                AIFixture.start { config, dir in
+                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+                    config.accessLogJSON = true
+                })
+            try await f.route(
+                #"{"logging":{"summaries":true,"payloads":true},"instances":[\#(f.instance("a", f.a, model: "gpt-4"))]}"#
+            )
+            _ = try await f.chat(#"{"user":"u-7","messages":[{"role":"user","content":"What is 1+1?"}]}"#)
+            _ = try await f.chat(streamBody)
+            await f.stop()
+            let lines = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+                .split(separator: "\n")
+            #expect(lines.count == 2)
+            let first = try JSONParser.parse(String(lines[0]))
+            #expect(first["status"] == "200" && first["request_type"] == "ai_chat" && first["llm_model"] == "gpt-4")
+            #expect(first["llm_summary"]?["prompt_tokens"] == 23 && first["llm_summary"]?["end_user_id"] == "u-7")
+            #expect(first["llm_request"]?["messages"]?[0]?["content"] == "What is 1+1?")
+            #expect(first["llm_response_text"]?["content"] == "1+1 equals 2.")
+            let second = try JSONParser.parse(String(lines[1]))
+            #expect(second["llm_summary"]?["stream"] == true)
+            #expect(second["llm_response_text"]?["content"] == "1+1 equals 2.")
         }
-        try await f.route(
-            #"{"logging":{"summaries":true,"payloads":true},"instances":[\#(f.instance("a", f.a, model: "gpt-4"))]}"#)
-        _ = try await f.chat(#"{"user":"u-7","messages":[{"role":"user","content":"What is 1+1?"}]}"#)
-        _ = try await f.chat(streamBody)
-        await f.stop()
-        let lines = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
-            .split(separator: "\n")
-        #expect(lines.count == 2)
-        let first = try JSONParser.parse(String(lines[0]))
-        #expect(first["status"] == "200" && first["request_type"] == "ai_chat" && first["llm_model"] == "gpt-4")
-        #expect(first["llm_summary"]?["prompt_tokens"] == 23 && first["llm_summary"]?["end_user_id"] == "u-7")
-        #expect(first["llm_request"]?["messages"]?[0]?["content"] == "What is 1+1?")
-        #expect(first["llm_response_text"]?["content"] == "1+1 equals 2.")
-        let second = try JSONParser.parse(String(lines[1]))
-        #expect(second["llm_summary"]?["stream"] == true)
-        #expect(second["llm_response_text"]?["content"] == "1+1 equals 2.")
     }
 
     @Test func metricsMove() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 503, body: "busy") }
-        let a = f.instance("a", f.a, model: "gpt-4", extra: #","priority":1"#)
-        try await f.route(
-            #"{"fallback_strategy":"http_5xx","instances":[\#(a),\#(f.instance("b", f.b, model: "gpt-4"))]}"#)
-        #expect((try await f.chat(#"{"model":"gpt-3","messages":[]}"#)).status == 200)
-        #expect((try await f.chat(streamBody)).status == 200)
-        let text = try await HTTP.send(.GET, f.gw.metricsURL).body
-        let labels = [
-            // The client's `gpt-3` is no configured model: its label is `other` (bounded series).
-            "route_id": "ai", "node": "b", "request_type": "ai_chat", "request_llm_model": "other",
-            "llm_model": "gpt-4",
-        ]
-        #expect(sample(text, "apisix_llm_prompt_tokens", labels) == 23)
-        #expect(sample(text, "apisix_llm_completion_tokens", labels) == 8)
-        #expect(sample(text, "apisix_llm_latency_count", labels.merging(["type": "total"]) { a, _ in a }) == 1)
-        #expect(sample(text, "apisix_llm_latency_count", ["type": "ttft", "request_type": "ai_stream"]) == 1)
-        #expect(sample(text, "apisix_llm_prompt_tokens_dist_count", labels) == 1)
-        #expect(sample(text, "apisix_http_status", ["code": "200", "route": "ai", "request_type": "ai_chat"]) == 1)
-        #expect(sample(text, "apisix_http_status", ["code": "200", "route": "ai", "request_type": "ai_stream"]) == 1)
-        #expect(sample(text, "apisix_bandwidth", ["type": "egress", "route": "ai"]) ?? 0 > 0)
-        #expect(sample(text, "switchboard_llm_fallbacks_total", ["from": "a", "to": "b", "reason": "http_503"]) == 2)
-        #expect(sample(text, "switchboard_gateway_overhead_seconds_count", ["route_id": "ai"]) == 2)
-        // Exact: every attempt's +1 has its −1, fallbacks included.
-        #expect(sample(text, "apisix_llm_active_connections", ["node": "a"]) == 0)
-        #expect(sample(text, "apisix_llm_active_connections", ["node": "b"]) == 0)
-        #expect(sample(text, "switchboard_llm_instance_health", ["route_id": "ai", "node": "b"]) == 1)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 503, body: "busy") }
+            let a = f.instance("a", f.a, model: "gpt-4", extra: #","priority":1"#)
+            try await f.route(
+                #"{"fallback_strategy":"http_5xx","instances":[\#(a),\#(f.instance("b", f.b, model: "gpt-4"))]}"#)
+            #expect((try await f.chat(#"{"model":"gpt-3","messages":[]}"#)).status == 200)
+            #expect((try await f.chat(streamBody)).status == 200)
+            let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+            let labels = [
+                // The client's `gpt-3` is no configured model: its label is `other` (bounded series).
+                "route_id": "ai", "node": "b", "request_type": "ai_chat", "request_llm_model": "other",
+                "llm_model": "gpt-4",
+            ]
+            #expect(sample(text, "apisix_llm_prompt_tokens", labels) == 23)
+            #expect(sample(text, "apisix_llm_completion_tokens", labels) == 8)
+            #expect(sample(text, "apisix_llm_latency_count", labels.merging(["type": "total"]) { a, _ in a }) == 1)
+            #expect(sample(text, "apisix_llm_latency_count", ["type": "ttft", "request_type": "ai_stream"]) == 1)
+            #expect(sample(text, "apisix_llm_prompt_tokens_dist_count", labels) == 1)
+            #expect(sample(text, "apisix_http_status", ["code": "200", "route": "ai", "request_type": "ai_chat"]) == 1)
+            #expect(
+                sample(text, "apisix_http_status", ["code": "200", "route": "ai", "request_type": "ai_stream"]) == 1)
+            #expect(sample(text, "apisix_bandwidth", ["type": "egress", "route": "ai"]) ?? 0 > 0)
+            #expect(
+                sample(text, "switchboard_llm_fallbacks_total", ["from": "a", "to": "b", "reason": "http_503"]) == 2)
+            #expect(sample(text, "switchboard_gateway_overhead_seconds_count", ["route_id": "ai"]) == 2)
+            // Exact: every attempt's +1 has its −1, fallbacks included.
+            #expect(sample(text, "apisix_llm_active_connections", ["node": "a"]) == 0)
+            #expect(sample(text, "apisix_llm_active_connections", ["node": "b"]) == 0)
+            #expect(sample(text, "switchboard_llm_instance_health", ["route_id": "ai", "node": "b"]) == 1)
+        }
     }
 
     @Test func activeConnectionsCountInFlightRequests() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .gated(.json(status: 200, body: FakeLLM.completion(model: "m"))) }
-        try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
-        let requests = (0..<3).map { _ in Task { try await f.chat() } }
-        #expect(await eventually { f.a.requests.count == 3 })
-        let during = try await HTTP.send(.GET, f.gw.metricsURL).body
-        #expect(sample(during, "apisix_llm_active_connections", ["node": "a"]) == 3)
-        f.a.openGate()
-        for request in requests { _ = try await request.value }
-        let after = try await HTTP.send(.GET, f.gw.metricsURL).body
-        #expect(sample(after, "apisix_llm_active_connections", ["node": "a"]) == 0)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .gated(.json(status: 200, body: FakeLLM.completion(model: "m"))) }
+            try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
+            let requests = (0..<3).map { _ in Task { try await f.chat() } }
+            #expect(await eventually { f.a.requests.count == 3 })
+            let during = try await HTTP.send(.GET, f.gw.metricsURL).body
+            #expect(sample(during, "apisix_llm_active_connections", ["node": "a"]) == 3)
+            f.a.openGate()
+            for request in requests { _ = try await request.value }
+            let after = try await HTTP.send(.GET, f.gw.metricsURL).body
+            #expect(sample(after, "apisix_llm_active_connections", ["node": "a"]) == 0)
+        }
     }
 
     @Test func rejectionsAndStreamErrorsAreCounted() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let cut = Array(FakeLLM.chatStream(model: "m", words: ["a", "b"], includeUsage: false).prefix(3))
-        f.a.reply { _ in .sse(events: cut + ["event: error\ndata: {}\n\n"]) }
-        let route = """
-            {"uri":"/anything","plugins":{"ai-proxy-multi":{"instances":[\(f.instance("a", f.a))]},
-             "ai-rate-limiting":{"limit":1,"time_window":60}}}
-            """
-        #expect((try await f.gw.admin(.PUT, "/routes/ai", route)).status == 201)
-        _ = try await f.chat(#"{"stream":true,"messages":[]}"#)
-        f.a.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "m")) }
-        _ = try await f.chat()
-        #expect((try await f.chat()).status == 503)
-        let text = try await HTTP.send(.GET, f.gw.metricsURL).body
-        #expect(sample(text, "switchboard_stream_errors_total", ["reason": "upstream"]) == 1)
-        #expect(sample(text, "switchboard_ratelimit_rejections_total", ["route_id": "ai", "instance": "a"]) == 1)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let cut = Array(FakeLLM.chatStream(model: "m", words: ["a", "b"], includeUsage: false).prefix(3))
+            f.a.reply { _ in .sse(events: cut + ["event: error\ndata: {}\n\n"]) }
+            let route = """
+                {"uri":"/anything","plugins":{"ai-proxy-multi":{"instances":[\(f.instance("a", f.a))]},
+                 "ai-rate-limiting":{"limit":1,"time_window":60}}}
+                """
+            #expect((try await f.gw.admin(.PUT, "/routes/ai", route)).status == 201)
+            _ = try await f.chat(#"{"stream":true,"messages":[]}"#)
+            f.a.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "m")) }
+            _ = try await f.chat()
+            #expect((try await f.chat()).status == 503)
+            let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+            #expect(sample(text, "switchboard_stream_errors_total", ["reason": "upstream"]) == 1)
+            #expect(sample(text, "switchboard_ratelimit_rejections_total", ["route_id": "ai", "instance": "a"]) == 1)
+        }
     }
 
     @Test func logFilesReopenOnSIGUSR1() async throws {
-        let gw = try await TestGateway.start { config, dir in
-            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogFormat = "$uri"
+        try await withFixture { fx in
+            let gw = try await fx.own(
+                TestGateway.start { config, dir in
+                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+                    config.accessLogFormat = "$uri"
+                })
+            #expect(
+                (try await gw.admin(.PUT, "/routes/m", #"{"uri":"/*","plugins":{"mocking":{"response_example":"x"}}}"#))
+                    .status == 201)
+            _ = try await gw.proxy(.GET, "/before")
+            let log = gw.directory.appendingPathComponent("access.log")
+            let rotated = gw.directory.appendingPathComponent("access.log.1")
+            // Rotation: the file is moved away, then the gateway is told to reopen.
+            #expect(await eventually { ((try? String(contentsOf: log, encoding: .utf8)) ?? "") == "/before\n" })
+            try FileManager.default.moveItem(at: log, to: rotated)
+            kill(getpid(), SIGUSR1)
+            #expect(await eventually { FileManager.default.fileExists(atPath: log.path) })
+            _ = try await gw.proxy(.GET, "/after")
+            #expect(await eventually { ((try? String(contentsOf: log, encoding: .utf8)) ?? "") == "/after\n" })
+            #expect(try String(contentsOf: rotated, encoding: .utf8) == "/before\n")
         }
-        defer { Task { await gw.stop() } }
-        #expect(
-            (try await gw.admin(.PUT, "/routes/m", #"{"uri":"/*","plugins":{"mocking":{"response_example":"x"}}}"#))
-                .status == 201)
-        _ = try await gw.proxy(.GET, "/before")
-        let log = gw.directory.appendingPathComponent("access.log")
-        let rotated = gw.directory.appendingPathComponent("access.log.1")
-        // Rotation: the file is moved away, then the gateway is told to reopen.
-        #expect(await eventually { ((try? String(contentsOf: log, encoding: .utf8)) ?? "") == "/before\n" })
-        try FileManager.default.moveItem(at: log, to: rotated)
-        kill(getpid(), SIGUSR1)
-        #expect(await eventually { FileManager.default.fileExists(atPath: log.path) })
-        _ = try await gw.proxy(.GET, "/after")
-        #expect(await eventually { ((try? String(contentsOf: log, encoding: .utf8)) ?? "") == "/after\n" })
-        #expect(try String(contentsOf: rotated, encoding: .utf8) == "/before\n")
     }
 }

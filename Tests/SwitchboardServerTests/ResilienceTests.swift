@@ -34,219 +34,234 @@ import Testing
     // MARK: - 429, 5xx, transport: retried in place with backoff
 
     @Test func rateLimitWithRetryAfterWaitsThenRetriesTheSameInstance() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let calls = CallCounter()
-        f.a.reply { seen in
-            calls.next() == 0
-                ? .json(status: 429, body: #"{"error":{"message":"slow down"}}"#, headers: [("Retry-After", "1")])
-                : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let calls = CallCounter()
+            f.a.reply { seen in
+                calls.next() == 0
+                    ? .json(status: 429, body: #"{"error":{"message":"slow down"}}"#, headers: [("Retry-After", "1")])
+                    : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+            }
+            try await route(f, #""fallback_strategy":["http_429"],"retry":{"per_instance":1,"backoff_ms":10},"#)
+            let (result, took) = try await timed { try await f.chat() }
+            #expect(result.status == 200 && result.json["model"] == "model-a")
+            #expect(f.a.requests.count == 2 && f.b.requests.isEmpty)
+            let gap = f.a.requests[1].at - f.a.requests[0].at
+            #expect(gap >= .milliseconds(1000), "waited \(gap), Retry-After was 1 s")
+            #expect(took >= .milliseconds(1000))
+            #expect(try await metrics(f).contains(#"class="rate_limited""#))
         }
-        try await route(f, #""fallback_strategy":["http_429"],"retry":{"per_instance":1,"backoff_ms":10},"#)
-        let (result, took) = try await timed { try await f.chat() }
-        #expect(result.status == 200 && result.json["model"] == "model-a")
-        #expect(f.a.requests.count == 2 && f.b.requests.isEmpty)
-        let gap = f.a.requests[1].at - f.a.requests[0].at
-        #expect(gap >= .milliseconds(1000), "waited \(gap), Retry-After was 1 s")
-        #expect(took >= .milliseconds(1000))
-        #expect(try await metrics(f).contains(#"class="rate_limited""#))
     }
 
     @Test func rateLimitWithoutRetryAfterBacksOffExponentially() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let calls = CallCounter()
-        f.a.reply { _ in
-            calls.next() < 2
-                ? .json(status: 429, body: #"{"error":{"message":"slow down"}}"#)
-                : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let calls = CallCounter()
+            f.a.reply { _ in
+                calls.next() < 2
+                    ? .json(status: 429, body: #"{"error":{"message":"slow down"}}"#)
+                    : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+            }
+            try await route(f, #""retry":{"per_instance":2,"backoff_ms":200,"jitter":false},"#)
+            let result = try await f.chat()
+            #expect(result.status == 200)
+            let at = f.a.requests.map(\.at)
+            #expect(at.count == 3 && f.b.requests.isEmpty)
+            #expect(at[1] - at[0] >= .milliseconds(200) && at[2] - at[1] >= .milliseconds(400))
         }
-        try await route(f, #""retry":{"per_instance":2,"backoff_ms":200,"jitter":false},"#)
-        let result = try await f.chat()
-        #expect(result.status == 200)
-        let at = f.a.requests.map(\.at)
-        #expect(at.count == 3 && f.b.requests.isEmpty)
-        #expect(at[1] - at[0] >= .milliseconds(200) && at[2] - at[1] >= .milliseconds(400))
     }
 
     @Test func aRetryAfterLongerThanTheCapFallsOverAtOnce() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 429, body: #"{"error":"quota"}"#, headers: [("Retry-After", "60")]) }
-        try await route(f, #""fallback_strategy":["http_429"],"retry":{"per_instance":2},"#)
-        let (result, took) = try await timed { try await f.chat() }
-        #expect(result.status == 200 && result.json["model"] == "model-b")
-        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-        #expect(took < .seconds(5))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 429, body: #"{"error":"quota"}"#, headers: [("Retry-After", "60")]) }
+            try await route(f, #""fallback_strategy":["http_429"],"retry":{"per_instance":2},"#)
+            let (result, took) = try await timed { try await f.chat() }
+            #expect(result.status == 200 && result.json["model"] == "model-b")
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+            #expect(took < .seconds(5))
+        }
     }
 
     @Test func aServerErrorOnceIsRetriedOnTheSameInstance() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let calls = CallCounter()
-        f.a.reply { _ in
-            calls.next() == 0
-                ? .json(status: 500, body: "oops") : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let calls = CallCounter()
+            f.a.reply { _ in
+                calls.next() == 0
+                    ? .json(status: 500, body: "oops") : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+            }
+            try await route(f, #""fallback_strategy":["http_5xx"],"retry":{"per_instance":1,"backoff_ms":50},"#)
+            let result = try await f.chat()
+            #expect(result.status == 200 && result.json["model"] == "model-a")
+            #expect(f.a.requests.count == 2 && f.b.requests.isEmpty)
         }
-        try await route(f, #""fallback_strategy":["http_5xx"],"retry":{"per_instance":1,"backoff_ms":50},"#)
-        let result = try await f.chat()
-        #expect(result.status == 200 && result.json["model"] == "model-a")
-        #expect(f.a.requests.count == 2 && f.b.requests.isEmpty)
     }
 
     @Test func anInstanceAlwaysUnavailableGetsItsBudgetThenTheFallback() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 503, body: "unavailable") }
-        try await route(
-            f, #""fallback_strategy":["http_5xx"],"retry":{"per_instance":2,"backoff_ms":50,"jitter":false},"#)
-        let result = try await f.chat()
-        #expect(result.status == 200 && result.json["model"] == "model-b")
-        #expect(f.a.requests.count == 3 && f.b.requests.count == 1)
-        #expect(f.b.requests[0].at - f.a.requests[2].at < .seconds(1))  // no backoff before a fallback
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 503, body: "unavailable") }
+            try await route(
+                f, #""fallback_strategy":["http_5xx"],"retry":{"per_instance":2,"backoff_ms":50,"jitter":false},"#)
+            let result = try await f.chat()
+            #expect(result.status == 200 && result.json["model"] == "model-b")
+            #expect(f.a.requests.count == 3 && f.b.requests.count == 1)
+            #expect(f.b.requests[0].at - f.a.requests[2].at < .seconds(1))  // no backoff before a fallback
+        }
     }
 
     @Test func aResetBeforeTheFirstByteIsTransportAndRetried() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let raw = try RawUpstream(mode: .resetBeforeResponse)
-        defer { raw.stop() }
-        let a =
-            #"{"name":"a","provider":"openai","weight":1,"priority":1,"auth":{},"override":{"endpoint":"\#(raw.endpoint)"}}"#
-        try await f.route(
-            #"{"fallback_strategy":["http_5xx"],"retry":{"per_instance":1,"backoff_ms":10},"instances":[\#(a),\#(f.instance("b", f.b, model: "model-b"))]}"#
-        )
-        let result = try await f.chat()
-        #expect(result.status == 200 && result.json["model"] == "model-b")
-        #expect(raw.requests == 2 && f.b.requests.count == 1)
-        #expect(try await metrics(f).contains(#"class="transport""#))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let raw = fx.own(try RawUpstream(mode: .resetBeforeResponse))
+            let a =
+                #"{"name":"a","provider":"openai","weight":1,"priority":1,"auth":{},"override":{"endpoint":"\#(raw.endpoint)"}}"#
+            try await f.route(
+                #"{"fallback_strategy":["http_5xx"],"retry":{"per_instance":1,"backoff_ms":10},"instances":[\#(a),\#(f.instance("b", f.b, model: "model-b"))]}"#
+            )
+            let result = try await f.chat()
+            #expect(result.status == 200 && result.json["model"] == "model-b")
+            #expect(raw.requests == 2 && f.b.requests.count == 1)
+            #expect(try await metrics(f).contains(#"class="transport""#))
+        }
     }
 
     @Test func aResetOnAReusedPooledConnectionIsRetried() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let raw = try RawUpstream(mode: .serveThenReset(body: FakeLLM.completion(model: "raw")))
-        defer { raw.stop() }
-        let a = #"{"name":"a","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"\#(raw.endpoint)"}}"#
-        try await f.route(#"{"retry":{"per_instance":1,"backoff_ms":10},"instances":[\#(a)]}"#)
-        // The second request goes out on the pooled connection of the first, which is reset.
-        for _ in 0..<2 {
-            let result = try await f.chat()
-            #expect(result.status == 200 && result.json["model"] == "raw")
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let raw = fx.own(try RawUpstream(mode: .serveThenReset(body: FakeLLM.completion(model: "raw"))))
+            let a = #"{"name":"a","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"\#(raw.endpoint)"}}"#
+            try await f.route(#"{"retry":{"per_instance":1,"backoff_ms":10},"instances":[\#(a)]}"#)
+            // The second request goes out on the pooled connection of the first, which is reset.
+            for _ in 0..<2 {
+                let result = try await f.chat()
+                #expect(result.status == 200 && result.json["model"] == "raw")
+            }
+            #expect(raw.requests == 3)
         }
-        #expect(raw.requests == 3)
     }
 
     // MARK: - Timeouts: fall over at once, never retried in place
 
     @Test func aSilentUpstreamFallsOverAtTheHeaderTimeoutWithoutRetry() async throws {
-        let f = try await AIFixture.start { config, dir in
-            config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-            config.accessLogFormat = "$status $llm_error_class $llm_model"
+        try await withFixture { fx in
+            let f = try await fx.own(
+                AIFixture.start { config, dir in
+                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
+                    config.accessLogFormat = "$status $llm_error_class $llm_model"
+                })
+            f.a.reply { _ in .hang }
+            try await route(
+                f, #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":300,"retry":{"per_instance":2},"#)
+            let (result, took) = try await timed { try await f.chat() }
+            #expect(result.status == 200 && result.json["model"] == "model-b")
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+            #expect(took >= .milliseconds(300) && took < .seconds(3))
+            #expect(try await metrics(f).contains(#"class="header_timeout""#))
+            await f.stop()
+            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            #expect(log == "200 header_timeout model-b\n")
         }
-        f.a.reply { _ in .hang }
-        try await route(
-            f, #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":300,"retry":{"per_instance":2},"#)
-        let (result, took) = try await timed { try await f.chat() }
-        #expect(result.status == 200 && result.json["model"] == "model-b")
-        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-        #expect(took >= .milliseconds(300) && took < .seconds(3))
-        #expect(try await metrics(f).contains(#"class="header_timeout""#))
-        await f.stop()
-        let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
-        #expect(log == "200 header_timeout model-b\n")
     }
 
     @Test func aSlowFirstTokenFallsOverWhenAnotherInstanceCanTakeIt() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
-        let late = FakeLLM.chunk(model: "model-a", delta: ["content": "late"])
-        f.a.reply { _ in .sseTimed(events: [(0, role), (20000, late)]) }
-        try await route(f, #""fallback_strategy":["http_5xx"],"first_token_timeout_ms":400,"#)
-        let (result, took) = try await timed { try await f.chat(streamBody) }
-        #expect(result.status == 200)
-        #expect(result.body.contains("model-b") && !result.body.contains("late"))
-        #expect(result.body.components(separatedBy: "\"role\"").count == 2)
-        #expect(dataLines(result.body).last == "[DONE]")
-        #expect(took >= .milliseconds(400) && took < .seconds(5))
-        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
+            let late = FakeLLM.chunk(model: "model-a", delta: ["content": "late"])
+            f.a.reply { _ in .sseTimed(events: [(0, role), (20000, late)]) }
+            try await route(f, #""fallback_strategy":["http_5xx"],"first_token_timeout_ms":400,"#)
+            let (result, took) = try await timed { try await f.chat(streamBody) }
+            #expect(result.status == 200)
+            #expect(result.body.contains("model-b") && !result.body.contains("late"))
+            #expect(result.body.components(separatedBy: "\"role\"").count == 2)
+            #expect(dataLines(result.body).last == "[DONE]")
+            #expect(took >= .milliseconds(400) && took < .seconds(5))
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+        }
     }
 
     @Test func theFirstTokenTimeoutIsNotEnforcedWhenNobodyCouldTakeOver() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
-        let late = FakeLLM.chunk(model: "model-a", delta: ["content": "worth the wait"])
-        let finish = FakeLLM.chunk(model: "model-a", delta: [:], finish: "stop")
-        f.a.reply { _ in .sseTimed(events: [(0, role), (800, late), (0, finish), (0, "data: [DONE]\n\n")]) }
-        try await f.route(#"{"first_token_timeout_ms":200,"instances":[\#(f.instance("a", f.a))]}"#)
-        let result = try await f.chat(streamBody)
-        #expect(result.body.contains("worth the wait"))
-        #expect(dataLines(result.body).last == "[DONE]")
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
+            let late = FakeLLM.chunk(model: "model-a", delta: ["content": "worth the wait"])
+            let finish = FakeLLM.chunk(model: "model-a", delta: [:], finish: "stop")
+            f.a.reply { _ in .sseTimed(events: [(0, role), (800, late), (0, finish), (0, "data: [DONE]\n\n")]) }
+            try await f.route(#"{"first_token_timeout_ms":200,"instances":[\#(f.instance("a", f.a))]}"#)
+            let result = try await f.chat(streamBody)
+            #expect(result.body.contains("worth the wait"))
+            #expect(dataLines(result.body).last == "[DONE]")
+        }
     }
 
     @Test func theRequestBudgetBoundsEveryAttempt() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .hang }
-        f.b.reply { _ in .hang }
-        try await route(
-            f,
-            #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":1000,"request_timeout_ms":1500,"breaker":{"failures":1},"#
-        )
-        let (result, took) = try await timed { try await f.chat() }
-        #expect(result.status == 504)
-        #expect(took >= .milliseconds(1400) && took < .seconds(4))
-        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-        #expect(try await metrics(f).contains(#"class="request_timeout""#))
-        // a timed out on its own (breaker open); b was cut by the request's budget: no verdict.
-        let health = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json.arrayValue ?? []
-        let breaker = { (name: String) in health.first { $0["instance"] == .string(name) }?["nodes"]?[0]?["breaker"] }
-        #expect(breaker("a") == "open" && breaker("b") == "closed")
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .hang }
+            f.b.reply { _ in .hang }
+            try await route(
+                f,
+                #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":1000,"request_timeout_ms":1500,"breaker":{"failures":1},"#
+            )
+            let (result, took) = try await timed { try await f.chat() }
+            #expect(result.status == 504)
+            #expect(took >= .milliseconds(1400) && took < .seconds(4))
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+            #expect(try await metrics(f).contains(#"class="request_timeout""#))
+            // a timed out on its own (breaker open); b was cut by the request's budget: no verdict.
+            let health = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json.arrayValue ?? []
+            let breaker = { (name: String) in health.first { $0["instance"] == .string(name) }?["nodes"]?[0]?["breaker"]
+            }
+            #expect(breaker("a") == "open" && breaker("b") == "closed")
+        }
     }
 
     // MARK: - 4xx: context length falls over, content filter and others go back as sent
 
     @Test func contextLengthFallsOverAndIsNeverResentToTheSameInstance() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 400, body: Self.contextLength) }
-        try await route(f, #""fallback_strategy":["context_length"],"retry":{"per_instance":3},"#)
-        let result = try await f.chat()
-        #expect(result.status == 200 && result.json["model"] == "model-b")
-        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-        #expect(try await metrics(f).contains(#"class="context_length_exceeded""#))
-        // Without the strategy item it is an ordinary 400, returned as sent.
-        try await route(f, #""fallback_strategy":["http_5xx"],"#)
-        let plain = try await f.chat()
-        #expect(plain.status == 400 && plain.body == Self.contextLength)
-        #expect(f.b.requests.count == 1)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 400, body: Self.contextLength) }
+            try await route(f, #""fallback_strategy":["context_length"],"retry":{"per_instance":3},"#)
+            let result = try await f.chat()
+            #expect(result.status == 200 && result.json["model"] == "model-b")
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+            #expect(try await metrics(f).contains(#"class="context_length_exceeded""#))
+            // Without the strategy item it is an ordinary 400, returned as sent.
+            try await route(f, #""fallback_strategy":["http_5xx"],"#)
+            let plain = try await f.chat()
+            #expect(plain.status == 400 && plain.body == Self.contextLength)
+            #expect(f.b.requests.count == 1)
+        }
     }
 
     @Test func aContentFilterIsReturnedAsSentWithoutRetryOrFallback() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 400, body: Self.contentFilter, headers: [("x-request-id", "az-1")]) }
-        // Even a fallback that lists 400 does not resend a refused prompt elsewhere.
-        try await route(
-            f,
-            #""fallback_strategy":["http_5xx","context_length"],"fallback_http_statuses":[400],"retry":{"per_instance":2},"#
-        )
-        let result = try await f.chat()
-        #expect(result.status == 400 && result.body == Self.contentFilter)
-        #expect(result.headers.first(name: "x-upstream-request-id") == "az-1")
-        #expect(f.a.requests.count == 1 && f.b.requests.isEmpty)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 400, body: Self.contentFilter, headers: [("x-request-id", "az-1")]) }
+            // Even a fallback that lists 400 does not resend a refused prompt elsewhere.
+            try await route(
+                f,
+                #""fallback_strategy":["http_5xx","context_length"],"fallback_http_statuses":[400],"retry":{"per_instance":2},"#
+            )
+            let result = try await f.chat()
+            #expect(result.status == 400 && result.body == Self.contentFilter)
+            #expect(result.headers.first(name: "x-upstream-request-id") == "az-1")
+            #expect(f.a.requests.count == 1 && f.b.requests.isEmpty)
+        }
     }
 
     @Test func otherClientErrorsAreReturnedWithoutRetry() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 422, body: #"{"error":{"message":"bad temperature"}}"#) }
-        try await route(f, #""fallback_strategy":["http_5xx","http_429"],"retry":{"per_instance":2},"#)
-        let result = try await f.chat()
-        #expect(result.status == 422 && result.json["error"]?["message"] == "bad temperature")
-        #expect(f.a.requests.count == 1 && f.b.requests.isEmpty)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 422, body: #"{"error":{"message":"bad temperature"}}"#) }
+            try await route(f, #""fallback_strategy":["http_5xx","http_429"],"retry":{"per_instance":2},"#)
+            let result = try await f.chat()
+            #expect(result.status == 422 && result.json["error"]?["message"] == "bad temperature")
+            #expect(f.a.requests.count == 1 && f.b.requests.isEmpty)
+        }
     }
 
     // MARK: - Streams: continuation, malformed events, missing [DONE]
@@ -267,204 +282,217 @@ import Testing
     }
 
     @Test func aCutStreamIsContinuedOnAPrefillInstance() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in self.breakingStream(["The answer", " is"], end: .cut) }
-        f.b.reply { seen in
-            let usage = seen.body["stream_options"]?["include_usage"]?.boolValue == true
-            return .sse(
-                events: FakeLLM.chatStream(model: "model-b", words: [" 2", "."], includeUsage: usage, usage: (30, 2)))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in self.breakingStream(["The answer", " is"], end: .cut) }
+            f.b.reply { seen in
+                let usage = seen.body["stream_options"]?["include_usage"]?.boolValue == true
+                return .sse(
+                    events: FakeLLM.chatStream(
+                        model: "model-b", words: [" 2", "."], includeUsage: usage, usage: (30, 2)))
+            }
+            try await route(
+                f, #""stream_continuation":true,"#, a: #","supports_assistant_prefill":true"#,
+                b: #","supports_assistant_prefill":true"#)
+            let body =
+                #"{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"1+1?"}]}"#
+            let result = try await f.chat(body)
+            #expect(result.status == 200)
+            #expect(contentText(result.body) == "The answer is 2.")
+            #expect(result.body.components(separatedBy: "\"role\"").count == 2)  // one role chunk
+            #expect(dataLines(result.body).last == "[DONE]")
+            #expect(!result.body.contains("stream_broken"))
+            #expect(result.body.contains(#""completion_tokens":2"#))  // the continuation's usage
+            // b got the original request plus the text relayed so far as an assistant message.
+            let messages = f.b.requests.first?.body["messages"]?.arrayValue ?? []
+            #expect(messages.count == 2)
+            #expect(messages.last == ["role": "assistant", "content": "The answer is"])
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
         }
-        try await route(
-            f, #""stream_continuation":true,"#, a: #","supports_assistant_prefill":true"#,
-            b: #","supports_assistant_prefill":true"#)
-        let body =
-            #"{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"1+1?"}]}"#
-        let result = try await f.chat(body)
-        #expect(result.status == 200)
-        #expect(contentText(result.body) == "The answer is 2.")
-        #expect(result.body.components(separatedBy: "\"role\"").count == 2)  // one role chunk
-        #expect(dataLines(result.body).last == "[DONE]")
-        #expect(!result.body.contains("stream_broken"))
-        #expect(result.body.contains(#""completion_tokens":2"#))  // the continuation's usage
-        // b got the original request plus the text relayed so far as an assistant message.
-        let messages = f.b.requests.first?.body["messages"]?.arrayValue ?? []
-        #expect(messages.count == 2)
-        #expect(messages.last == ["role": "assistant", "content": "The answer is"])
-        #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
     }
 
     @Test func anIdleStallIsCutAtTheIdleTimeoutAndContinued() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel"], includeUsage: false).prefix(2))
-        f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
-        f.b.reply { _ in .sse(events: FakeLLM.chatStream(model: "model-b", words: ["lo"], includeUsage: true)) }
-        try await route(
-            f, #""stream_continuation":true,"stream_idle_timeout_ms":400,"#, b: #","supports_assistant_prefill":true"#)
-        let (result, took) = try await timed { try await f.chat(streamBody) }
-        #expect(contentText(result.body) == "Hello")
-        #expect(dataLines(result.body).last == "[DONE]")
-        #expect(took >= .milliseconds(400) && took < .seconds(5))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel"], includeUsage: false).prefix(2))
+            f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
+            f.b.reply { _ in .sse(events: FakeLLM.chatStream(model: "model-b", words: ["lo"], includeUsage: true)) }
+            try await route(
+                f, #""stream_continuation":true,"stream_idle_timeout_ms":400,"#,
+                b: #","supports_assistant_prefill":true"#)
+            let (result, took) = try await timed { try await f.chat(streamBody) }
+            #expect(contentText(result.body) == "Hello")
+            #expect(dataLines(result.body).last == "[DONE]")
+            #expect(took >= .milliseconds(400) && took < .seconds(5))
+        }
     }
 
     @Test func aContinuationIsNeverSentToAnInstanceWithoutPrefill() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        // a can continue itself; b (no flag) must never see a continuation.
-        f.a.reply { seen in
-            let continuing = seen.body["messages"]?.arrayValue?.last?["role"] == "assistant"
-            return continuing
-                ? .sse(events: FakeLLM.chatStream(model: "model-a", words: ["lo"], includeUsage: true))
-                : self.breakingStream(["Hel"], end: .cut)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            // a can continue itself; b (no flag) must never see a continuation.
+            f.a.reply { seen in
+                let continuing = seen.body["messages"]?.arrayValue?.last?["role"] == "assistant"
+                return continuing
+                    ? .sse(events: FakeLLM.chatStream(model: "model-a", words: ["lo"], includeUsage: true))
+                    : self.breakingStream(["Hel"], end: .cut)
+            }
+            try await route(f, #""stream_continuation":true,"#, a: #","supports_assistant_prefill":true"#)
+            let result = try await f.chat(streamBody)
+            #expect(contentText(result.body) == "Hello")
+            #expect(dataLines(result.body).last == "[DONE]")
+            #expect(f.a.requests.count == 2 && f.b.requests.isEmpty)
+            // Without any prefill-capable instance the break is reported in-band.
+            try await route(f, #""stream_continuation":true,"#)
+            f.a.reply { _ in self.breakingStream(["Hel"], end: .cut) }
+            let broken = try await f.chat(streamBody)
+            #expect(contentText(broken.body) == "Hel")
+            #expect(dataLines(broken.body).last?.contains("stream_broken") == true)
+            #expect(!broken.body.contains("[DONE]"))
+            #expect(f.a.requests.count == 3 && f.b.requests.isEmpty)
         }
-        try await route(f, #""stream_continuation":true,"#, a: #","supports_assistant_prefill":true"#)
-        let result = try await f.chat(streamBody)
-        #expect(contentText(result.body) == "Hello")
-        #expect(dataLines(result.body).last == "[DONE]")
-        #expect(f.a.requests.count == 2 && f.b.requests.isEmpty)
-        // Without any prefill-capable instance the break is reported in-band.
-        try await route(f, #""stream_continuation":true,"#)
-        f.a.reply { _ in self.breakingStream(["Hel"], end: .cut) }
-        let broken = try await f.chat(streamBody)
-        #expect(contentText(broken.body) == "Hel")
-        #expect(dataLines(broken.body).last?.contains("stream_broken") == true)
-        #expect(!broken.body.contains("[DONE]"))
-        #expect(f.a.requests.count == 3 && f.b.requests.isEmpty)
     }
 
     @Test func aFallbackThatRejectsPrefillLeavesTheOriginalFailureInBand() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in self.breakingStream(["Hel"], end: .cut) }
-        f.b.reply { _ in .json(status: 400, body: #"{"error":{"message":"assistant prefill is not supported"}}"#) }
-        try await route(f, #""stream_continuation":true,"#, b: #","supports_assistant_prefill":true"#)
-        let result = try await f.chat(streamBody)
-        #expect(contentText(result.body) == "Hel")
-        let last = dataLines(result.body).last ?? ""
-        #expect(last.contains("stream_broken") && last.contains("upstream stream failed"), "\(last)")
-        #expect(!last.contains("prefill"))
-        #expect(!result.body.contains("[DONE]"))
-        #expect(f.b.requests.count == 1)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in self.breakingStream(["Hel"], end: .cut) }
+            f.b.reply { _ in .json(status: 400, body: #"{"error":{"message":"assistant prefill is not supported"}}"#) }
+            try await route(f, #""stream_continuation":true,"#, b: #","supports_assistant_prefill":true"#)
+            let result = try await f.chat(streamBody)
+            #expect(contentText(result.body) == "Hel")
+            let last = dataLines(result.body).last ?? ""
+            #expect(last.contains("stream_broken") && last.contains("upstream stream failed"), "\(last)")
+            #expect(!last.contains("prefill"))
+            #expect(!result.body.contains("[DONE]"))
+            #expect(f.b.requests.count == 1)
+        }
     }
 
     @Test func malformedEventsAreDroppedAndCounted() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        var stream = FakeLLM.chatStream(model: "model-a", words: ["a", "b"], includeUsage: true)
-        stream.insert("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}\n\n", at: 2)
-        let events = stream
-        f.a.reply { _ in .sse(events: events) }
-        try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
-        let result = try await f.chat(streamBody)
-        #expect(contentText(result.body) == "ab")
-        #expect(!result.body.contains("\"x\""))
-        #expect(dataLines(result.body).last == "[DONE]")
-        #expect(try await metrics(f).contains("switchboard_stream_malformed_events_total{"))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            var stream = FakeLLM.chatStream(model: "model-a", words: ["a", "b"], includeUsage: true)
+            stream.insert("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}\n\n", at: 2)
+            let events = stream
+            f.a.reply { _ in .sse(events: events) }
+            try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
+            let result = try await f.chat(streamBody)
+            #expect(contentText(result.body) == "ab")
+            #expect(!result.body.contains("\"x\""))
+            #expect(dataLines(result.body).last == "[DONE]")
+            #expect(try await metrics(f).contains("switchboard_stream_malformed_events_total{"))
+        }
     }
 
     @Test(arguments: ["close", "hang", "no-content"])
     func aCompleteStreamWithoutDoneIsFinishedByTheGateway(ending: String) async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        var events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: true).dropLast())
-        if ending == "no-content" {  // a filtered answer: role, finish, usage and nothing else
-            events.remove(at: 1)
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            var events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: true).dropLast())
+            if ending == "no-content" {  // a filtered answer: role, finish, usage and nothing else
+                events.remove(at: 1)
+            }
+            let stream = events
+            f.a.reply { _ in .sseTimed(events: stream.map { (0, $0) }, end: ending == "hang" ? .hang : .close) }
+            // Default timeouts (30 s): a stream that stays open after its usage must not wait for them.
+            try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
+            let (result, took) = try await timed {
+                try await f.chat(#"{"stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
+            }
+            #expect(contentText(result.body) == (ending == "no-content" ? "" : "a"))
+            #expect(dataLines(result.body).last == "[DONE]")
+            #expect(result.body.contains("\"usage\""))
+            #expect(!result.body.contains("stream_broken"))
+            #expect(took < .seconds(5))
         }
-        let stream = events
-        f.a.reply { _ in .sseTimed(events: stream.map { (0, $0) }, end: ending == "hang" ? .hang : .close) }
-        // Default timeouts (30 s): a stream that stays open after its usage must not wait for them.
-        try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
-        let (result, took) = try await timed {
-            try await f.chat(#"{"stream":true,"stream_options":{"include_usage":true},"messages":[]}"#)
-        }
-        #expect(contentText(result.body) == (ending == "no-content" ? "" : "a"))
-        #expect(dataLines(result.body).last == "[DONE]")
-        #expect(result.body.contains("\"usage\""))
-        #expect(!result.body.contains("stream_broken"))
-        #expect(took < .seconds(5))
     }
 
     // MARK: - Circuit breaker
 
     @Test func theBreakerOpensSendsTrafficElsewhereAndClosesOnRecovery() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let down = Flag(true)
-        f.a.reply { seen in
-            down.value
-                ? .json(status: 503, body: "down") : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let down = Flag(true)
+            f.a.reply { seen in
+                down.value
+                    ? .json(status: 503, body: "down") : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+            }
+            try await route(f, #""fallback_strategy":["http_5xx"],"breaker":{"failures":2,"open_ms":2500},"#)
+            for _ in 0..<2 { #expect(try await f.chat().json["model"] == "model-b") }
+            #expect(f.a.requests.count == 2)
+            let control = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
+            let a = control.arrayValue?.first { $0["instance"] == "a" }
+            #expect(a?["nodes"]?[0]?["breaker"] == "open")
+            #expect(try await metrics(f).contains(#"switchboard_llm_instance_breaker_state{route_id="ai",node="a"} 1"#))
+            // Open: straight to b, a sees nothing.
+            for _ in 0..<3 { #expect(try await f.chat().json["model"] == "model-b") }
+            #expect(f.a.requests.count == 2)
+            // a recovers; after open_ms one trial goes to a and closes the breaker.
+            down.value = false
+            let reopened = try await eventually {
+                let health = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
+                return health.arrayValue?.first { $0["instance"] == "a" }?["nodes"]?[0]?["available"] == true
+            }
+            #expect(reopened)
+            #expect(try await f.chat().json["model"] == "model-a")
+            #expect(try await f.chat().json["model"] == "model-a")
+            #expect(f.a.requests.count == 4)
+            let after = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
+            #expect(after.arrayValue?.first { $0["instance"] == "a" }?["nodes"]?[0]?["breaker"] == "closed")
         }
-        try await route(f, #""fallback_strategy":["http_5xx"],"breaker":{"failures":2,"open_ms":2500},"#)
-        for _ in 0..<2 { #expect(try await f.chat().json["model"] == "model-b") }
-        #expect(f.a.requests.count == 2)
-        let control = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
-        let a = control.arrayValue?.first { $0["instance"] == "a" }
-        #expect(a?["nodes"]?[0]?["breaker"] == "open")
-        #expect(try await metrics(f).contains(#"switchboard_llm_instance_breaker_state{route_id="ai",node="a"} 1"#))
-        // Open: straight to b, a sees nothing.
-        for _ in 0..<3 { #expect(try await f.chat().json["model"] == "model-b") }
-        #expect(f.a.requests.count == 2)
-        // a recovers; after open_ms one trial goes to a and closes the breaker.
-        down.value = false
-        let reopened = try await eventually {
-            let health = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
-            return health.arrayValue?.first { $0["instance"] == "a" }?["nodes"]?[0]?["available"] == true
-        }
-        #expect(reopened)
-        #expect(try await f.chat().json["model"] == "model-a")
-        #expect(try await f.chat().json["model"] == "model-a")
-        #expect(f.a.requests.count == 4)
-        let after = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
-        #expect(after.arrayValue?.first { $0["instance"] == "a" }?["nodes"]?[0]?["breaker"] == "closed")
     }
 
     // MARK: - Truth in responses, configuration
 
     @Test func theModelIsWhatTheServingUpstreamReported() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        f.a.reply { _ in .json(status: 503, body: "down") }
-        f.b.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "model-b-2026-01-01", usage: (11, 3))) }
-        try await route(f, #""fallback_strategy":["http_5xx"],"#)
-        let result = try await f.chat()
-        #expect(result.json["model"] == "model-b-2026-01-01")
-        // Tokens are charged to the attempt that produced the answer, under APISIX's `llm_model`:
-        // the serving instance's `options.model` (what was asked for, not what was reported).
-        let tokens = try await metrics(f).split(separator: "\n").filter {
-            $0.hasPrefix("apisix_llm_completion_tokens{")
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in .json(status: 503, body: "down") }
+            f.b.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "model-b-2026-01-01", usage: (11, 3))) }
+            try await route(f, #""fallback_strategy":["http_5xx"],"#)
+            let result = try await f.chat()
+            #expect(result.json["model"] == "model-b-2026-01-01")
+            // Tokens are charged to the attempt that produced the answer, under APISIX's `llm_model`:
+            // the serving instance's `options.model` (what was asked for, not what was reported).
+            let tokens = try await metrics(f).split(separator: "\n").filter {
+                $0.hasPrefix("apisix_llm_completion_tokens{")
+            }
+            #expect(tokens.count == 1)
+            #expect(tokens.first?.contains(#"node="b""#) == true)
+            #expect(tokens.first?.contains(#"llm_model="model-b""#) == true)
+            #expect(tokens.first?.hasSuffix(" 3") == true)
         }
-        #expect(tokens.count == 1)
-        #expect(tokens.first?.contains(#"node="b""#) == true)
-        #expect(tokens.first?.contains(#"llm_model="model-b""#) == true)
-        #expect(tokens.first?.hasSuffix(" 3") == true)
     }
 
     @Test func resilienceFieldsAreValidated() async throws {
-        let f = try await AIFixture.start()
-        defer { Task { await f.stop() } }
-        let a = f.instance("a", f.a)
-        let bad = try await f.gw.admin(
-            .PUT, "/routes/x",
-            #"{"uri":"/x","plugins":{"ai-proxy-multi":{"retry":{"per_instance":1,"tries":3},"instances":[\#(a)]}}}"#)
-        #expect(bad.status == 400)
-        #expect(bad.json["error_msg"]?.stringValue?.contains("tries") == true)
-        let negative = try await f.gw.admin(
-            .PUT, "/routes/x",
-            #"{"uri":"/x","plugins":{"ai-proxy-multi":{"stream_idle_timeout_ms":0,"instances":[\#(a)]}}}"#)
-        #expect(negative.status == 400)
-        let good = try await f.gw.admin(
-            .PUT, "/routes/x",
-            #"{"uri":"/x","plugins":{"ai-proxy-multi":{"fallback_strategy":["context_length"],"retry":{"per_instance":1},"breaker":{},"instances":[\#(a)]}}}"#
-        )
-        #expect(good.status == 201, "\(good.body)")
-        let stored = good.json["value"]?["plugins"]?["ai-proxy-multi"]
-        #expect(
-            stored?["retry"] == [
-                "per_instance": 1, "backoff_ms": 500, "max_backoff_ms": 5000, "jitter": true, "honor_retry_after": true,
-                "max_retry_after_ms": 30000,
-            ])
-        #expect(stored?["breaker"] == ["failures": 3, "open_ms": 10000])
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let a = f.instance("a", f.a)
+            let bad = try await f.gw.admin(
+                .PUT, "/routes/x",
+                #"{"uri":"/x","plugins":{"ai-proxy-multi":{"retry":{"per_instance":1,"tries":3},"instances":[\#(a)]}}}"#
+            )
+            #expect(bad.status == 400)
+            #expect(bad.json["error_msg"]?.stringValue?.contains("tries") == true)
+            let negative = try await f.gw.admin(
+                .PUT, "/routes/x",
+                #"{"uri":"/x","plugins":{"ai-proxy-multi":{"stream_idle_timeout_ms":0,"instances":[\#(a)]}}}"#)
+            #expect(negative.status == 400)
+            let good = try await f.gw.admin(
+                .PUT, "/routes/x",
+                #"{"uri":"/x","plugins":{"ai-proxy-multi":{"fallback_strategy":["context_length"],"retry":{"per_instance":1},"breaker":{},"instances":[\#(a)]}}}"#
+            )
+            #expect(good.status == 201, "\(good.body)")
+            let stored = good.json["value"]?["plugins"]?["ai-proxy-multi"]
+            #expect(
+                stored?["retry"] == [
+                    "per_instance": 1, "backoff_ms": 500, "max_backoff_ms": 5000, "jitter": true,
+                    "honor_retry_after": true,
+                    "max_retry_after_ms": 30000,
+                ])
+            #expect(stored?["breaker"] == ["failures": 3, "open_ms": 10000])
+        }
     }
 }
 

@@ -32,41 +32,43 @@ import Testing
     }
 
     @Test func servesTheFileAndReloadsItWhenItChanges() async throws {
-        let directory = TestGateway.makeDirectory()
-        let file = directory.appendingPathComponent("routes.yaml")
-        try write(Self.initial, to: file)
-        let gw = try await TestGateway.start(directory: directory) { config, _ in config.store = .file(path: file.path)
+        try await withFixture { fx in
+            let directory = TestGateway.makeDirectory()
+            let file = directory.appendingPathComponent("routes.yaml")
+            try write(Self.initial, to: file)
+            let gw = try await fx.own(
+                TestGateway.start(directory: directory) { config, _ in config.store = .file(path: file.path)
+                })
+
+            #expect((try await gw.proxy(.GET, "/hello")).body == "from file")
+            #expect((try await gw.proxy(.GET, "/secure", headers: [("apikey", "jack-key")])).body == "secret")
+            #expect((try await gw.proxy(.GET, "/secure")).status == 401)
+
+            let listed = try await gw.admin(.GET, "/routes")
+            #expect(listed.json["total"] == 2)
+            #expect((try await gw.admin(.GET, "/consumers/jack/credentials/one")).status == 200)
+            let refused = try await gw.admin(.PUT, "/routes/x", #"{"uri":"/x","plugins":{}}"#)
+            #expect(refused.status == 405)
+            #expect(refused.json["error_msg"]?.stringValue?.contains("read-only") == true)
+            #expect((try await gw.admin(.DELETE, "/routes/hello")).status == 405)
+
+            let edited = Self.initial.replacingOccurrences(of: "from file", with: "edited")
+                .replacingOccurrences(
+                    of: "consumers:",
+                    with: "  - {id: new, uri: /new, plugins: {mocking: {response_example: new}}}\nconsumers:")
+            try write(edited, to: file)
+            #expect(try await eventually { try await gw.proxy(.GET, "/hello").body == "edited" })
+            #expect((try await gw.proxy(.GET, "/new")).body == "new")
+
+            // A broken edit is refused and the last good configuration stays in force.
+            try write("routes:\n  - id: bad\n    uri: /bad\n    plugins: {nope: {}}\n", to: file)
+            #expect(await eventually { await gw.gateway.manager.rejectedReloads == 1 })
+            #expect((try await gw.proxy(.GET, "/bad")).status == 404)
+            #expect((try await gw.proxy(.GET, "/hello")).body == "edited")
+            try write("routes: [\n", to: file)
+            #expect(await eventually { await gw.gateway.manager.rejectedReloads == 2 })
+            #expect((try await gw.proxy(.GET, "/hello")).body == "edited")
         }
-        defer { Task { await gw.stop() } }
-
-        #expect((try await gw.proxy(.GET, "/hello")).body == "from file")
-        #expect((try await gw.proxy(.GET, "/secure", headers: [("apikey", "jack-key")])).body == "secret")
-        #expect((try await gw.proxy(.GET, "/secure")).status == 401)
-
-        let listed = try await gw.admin(.GET, "/routes")
-        #expect(listed.json["total"] == 2)
-        #expect((try await gw.admin(.GET, "/consumers/jack/credentials/one")).status == 200)
-        let refused = try await gw.admin(.PUT, "/routes/x", #"{"uri":"/x","plugins":{}}"#)
-        #expect(refused.status == 405)
-        #expect(refused.json["error_msg"]?.stringValue?.contains("read-only") == true)
-        #expect((try await gw.admin(.DELETE, "/routes/hello")).status == 405)
-
-        let edited = Self.initial.replacingOccurrences(of: "from file", with: "edited")
-            .replacingOccurrences(
-                of: "consumers:",
-                with: "  - {id: new, uri: /new, plugins: {mocking: {response_example: new}}}\nconsumers:")
-        try write(edited, to: file)
-        #expect(try await eventually { try await gw.proxy(.GET, "/hello").body == "edited" })
-        #expect((try await gw.proxy(.GET, "/new")).body == "new")
-
-        // A broken edit is refused and the last good configuration stays in force.
-        try write("routes:\n  - id: bad\n    uri: /bad\n    plugins: {nope: {}}\n", to: file)
-        #expect(await eventually { await gw.gateway.manager.rejectedReloads == 1 })
-        #expect((try await gw.proxy(.GET, "/bad")).status == 404)
-        #expect((try await gw.proxy(.GET, "/hello")).body == "edited")
-        try write("routes: [\n", to: file)
-        #expect(await eventually { await gw.gateway.manager.rejectedReloads == 2 })
-        #expect((try await gw.proxy(.GET, "/hello")).body == "edited")
     }
 
     @Test func anInvalidFileIsAStartupError() async throws {

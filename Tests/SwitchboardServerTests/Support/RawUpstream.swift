@@ -62,7 +62,7 @@ final class RawUpstream: Sendable {
         thread.start()
     }
 
-    func stop() {
+    func stopListening() {
         stopped.withLock { $0 = true }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
