@@ -10,27 +10,43 @@ final class ManualClock: Sendable {
     var now: @Sendable () -> Double { { [self] in self.value.withLock { $0 } } }
 }
 
+/// The reservation of an admitted decision; the test stops here (recorded) if it was refused.
+func admitted(
+    _ decision: QuotaDecision, _ comment: Comment, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> (QuotaReservation, QuotaState) {
+    guard case .admitted(let reservation, let state) = decision else {
+        Issue.record("\(comment): \(decision)", sourceLocation: sourceLocation)
+        throw Refused()
+    }
+    return (reservation, state)
+}
+
+/// The state of a refused decision; the test stops here (recorded) if it was admitted.
+func rejected(
+    _ decision: QuotaDecision, _ comment: Comment, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> QuotaState {
+    guard case .rejected(let state) = decision else {
+        Issue.record("\(comment): \(decision)", sourceLocation: sourceLocation)
+        throw Refused()
+    }
+    return state
+}
+
+/// Ends a test whose precondition failed (already recorded as an issue).
+struct Refused: Error {}
+
 @Suite struct LocalQuotaCountersTests {
     let window = QuotaWindow(limit: 100, seconds: 60)
 
-    @Test func admitsWhileSpentPlusPromisedStaysUnderTheLimit() {
+    @Test func admitsWhileSpentPlusPromisedStaysUnderTheLimit() throws {
         let clock = ManualClock()
         let counters = LocalQuotaCounters(now: clock.now)
-        guard case .admitted(let first, let before) = counters.reserve("k", window: window, estimate: 60) else {
-            Issue.record("first request rejected")
-            return
-        }
+        let (first, before) = try admitted(counters.reserve("k", window: window, estimate: 60), "first request")
         #expect(before.remaining == 100 && before.resetIn == 60)
-        guard case .admitted(let second, let state) = counters.reserve("k", window: window, estimate: 60) else {
-            Issue.record("second request rejected")
-            return
-        }
+        let (second, state) = try admitted(counters.reserve("k", window: window, estimate: 60), "second request")
         #expect(state.reserved == 60 && state.remaining == 40)
         // 120 promised: a third concurrent request is refused.
-        guard case .rejected(let refused) = counters.reserve("k", window: window, estimate: 1) else {
-            Issue.record("third request admitted")
-            return
-        }
+        let refused = try rejected(counters.reserve("k", window: window, estimate: 1), "third request")
         #expect(refused.reserved == 120 && refused.remaining == 0)
         counters.release(first)
         counters.settle(second, actual: 30)
@@ -43,15 +59,7 @@ final class ManualClock: Sendable {
         let clock = ManualClock()
         let counters = LocalQuotaCounters(now: clock.now)
         let short = QuotaWindow(limit: 1000, seconds: 1)
-        let reservation = try #require(
-            {
-                if case .admitted(let r, _) = counters.reserve("client-chosen", window: short, estimate: 1) {
-                    r
-                } else {
-                    nil
-                }
-            }()
-        )
+        let (reservation, _) = try admitted(counters.reserve("client-chosen", window: short, estimate: 1), "first")
         counters.settle(reservation, actual: 40)
         counters.recordCompletion("client-chosen", completion: 40)
         #expect(counters.averageCompletion("client-chosen") == 40)
@@ -61,31 +69,25 @@ final class ManualClock: Sendable {
         #expect(counters.averageCompletion("client-chosen") == 0)
     }
 
-    @Test func windowsAreFixedAndReset() {
+    @Test func windowsAreFixedAndReset() throws {
         let clock = ManualClock()
         let counters = LocalQuotaCounters(now: clock.now)
-        guard case .admitted(let r, _) = counters.reserve("k", window: window, estimate: 0) else { return }
+        let (r, _) = try admitted(counters.reserve("k", window: window, estimate: 0), "first request")
         counters.settle(r, actual: 150)  // after-the-fact usage may overshoot
         clock.advance(20)
-        guard case .rejected(let state) = counters.reserve("k", window: window, estimate: 0) else {
-            Issue.record("spent window admitted a request")
-            return
-        }
+        let state = try rejected(counters.reserve("k", window: window, estimate: 0), "spent window")
         #expect(state.consumed == 150 && state.resetIn == 40)
         clock.advance(40)
-        guard case .admitted(_, let fresh) = counters.reserve("k", window: window, estimate: 5) else {
-            Issue.record("new window rejected")
-            return
-        }
+        let (_, fresh) = try admitted(counters.reserve("k", window: window, estimate: 5), "new window")
         #expect(fresh.consumed == 0 && fresh.resetIn == 60)
     }
 
-    @Test func aReservationFromAnOldWindowDoesNotFreeTheNewOnesPromises() {
+    @Test func aReservationFromAnOldWindowDoesNotFreeTheNewOnesPromises() throws {
         let clock = ManualClock()
         let counters = LocalQuotaCounters(now: clock.now)
-        guard case .admitted(let old, _) = counters.reserve("k", window: window, estimate: 50) else { return }
+        let (old, _) = try admitted(counters.reserve("k", window: window, estimate: 50), "old window")
         clock.advance(61)
-        guard case .admitted(_, _) = counters.reserve("k", window: window, estimate: 40) else { return }
+        _ = try admitted(counters.reserve("k", window: window, estimate: 40), "new window")
         counters.settle(old, actual: 10)
         #expect(counters.peek("k", window: window).reserved == 40)
         #expect(counters.peek("k", window: window).consumed == 10)

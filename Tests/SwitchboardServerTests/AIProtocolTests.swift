@@ -7,11 +7,8 @@ import Testing
     @Test func anthropicMessagesPassThroughWithMergedStreamUsage() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat =
-                        "$request_type $llm_prompt_tokens $llm_completion_tokens $llm_has_tool_calls"
-                })
+                AIFixture.start(
+                    accessLog: .text("$request_type $llm_prompt_tokens $llm_completion_tokens $llm_has_tool_calls")))
             let events = [
                 "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n",
                 "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
@@ -29,8 +26,7 @@ import Testing
             #expect(result.body == events.joined())
             #expect(f.a.requests.first?.path == "/v1/messages")
             #expect(f.a.requests.first?.body["stream_options"] == nil)
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(log == "ai_stream 10 5 false\n")
         }
     }
@@ -38,10 +34,7 @@ import Testing
     @Test func responsesAPIAndPassthrough() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$llm_prompt_tokens $llm_completion_tokens $upstream_uri"
-                })
+                AIFixture.start(accessLog: .text("$llm_prompt_tokens $llm_completion_tokens $upstream_uri")))
             f.a.reply { seen in
                 .json(
                     status: 200,
@@ -57,8 +50,7 @@ import Testing
             #expect(f.a.requests.map(\.path) == ["/v1/responses", "/custom/path"])
             #expect(f.a.requests.last?.method == "PUT")
             #expect(f.a.requests.last?.query == "x=1")
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(log == "4 6 /v1/responses\n4 6 /custom/path?x=1\n")
         }
     }
@@ -104,10 +96,7 @@ import Testing
     @Test func toolCallsAreSeen() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$llm_has_tool_calls $llm_tool_count"
-                })
+                AIFixture.start(accessLog: .text("$llm_has_tool_calls $llm_tool_count")))
             let call: JSONValue = [
                 "tool_calls": [["index": 0, "id": "c1", "function": ["name": "f", "arguments": "{}"]]]
             ]
@@ -121,8 +110,7 @@ import Testing
             let body = #"{"stream":true,"tools":[{"type":"function","function":{"name":"f"}}],"messages":[]}"#
             let result = try await f.chat(body)
             #expect(result.body.contains("tool_calls"))
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(log == "true 1\n")
         }
     }

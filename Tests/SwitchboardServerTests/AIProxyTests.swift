@@ -12,9 +12,12 @@ struct AIFixture: Stoppable {
     let a: FakeLLM
     let b: FakeLLM
 
-    static func start(configure: (inout GatewayConfig, URL) -> Void = { _, _ in }) async throws -> AIFixture {
+    static func start(
+        accessLog: TestAccessLog? = nil, configure: (inout GatewayConfig, URL) -> Void = { _, _ in }
+    ) async throws -> AIFixture {
         AIFixture(
-            gw: try await TestGateway.start(configure: configure), a: try await FakeLLM.start(name: "a"),
+            gw: try await TestGateway.start(accessLog: accessLog, configure: configure),
+            a: try await FakeLLM.start(name: "a"),
             b: try await FakeLLM.start(name: "b"))
     }
 
@@ -239,11 +242,10 @@ let mathBody = """
     @Test func aiProxySingleProvider() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat =
+                AIFixture.start(
+                    accessLog: .text(
                         "$request_type $llm_model $request_llm_model $llm_prompt_tokens $llm_completion_tokens $upstream_status"
-                })
+                    )))
             let plugin = """
                 {"provider":"openai","auth":{"header":{"Authorization":"Bearer x"}},"options":{"model":"gpt-4o"},
                  "override":{"endpoint":"\(f.a.endpoint)"}}
@@ -259,8 +261,7 @@ let mathBody = """
             let failed = try await f.gw.proxy(.POST, "/single", body: mathBody)
             #expect(failed.status == 500 && failed.json["error"]?["message"] == "boom")
             #expect(f.a.requests.count == 2)
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(log.split(separator: "\n").first == "ai_chat gpt-4o gpt-3 23 8 200")
         }
     }

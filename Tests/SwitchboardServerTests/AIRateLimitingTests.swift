@@ -304,7 +304,7 @@ import Testing
             #expect((try await f.chat(body)).status == 200)
             #expect((try await f.chat(body)).status == 200)  // 60 of 100 spent
             f.a.reply { _ in .gated(.json(status: 200, body: FakeLLM.completion(model: "m", usage: (10, 20)))) }
-            let finished = SharedCount()
+            let finished = Counter()
             let results = Task {
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for _ in 0..<10 {
@@ -329,11 +329,4 @@ import Testing
             #expect(served == 4)
         }
     }
-}
-
-/// A counter tasks can bump concurrently.
-final class SharedCount: Sendable {
-    private let count = Mutex(0)
-    func add() { count.withLock { $0 += 1 } }
-    var value: Int { count.withLock { $0 } }
 }

@@ -13,22 +13,6 @@ func dataLines(_ text: String) -> [String] {
     text.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
 }
 
-/// Runs `operation`, failing (instead of hanging the suite) if it takes longer than `seconds`.
-func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw CancellationError()
-        }
-        return value
-    }
-}
-
 @Suite struct AIStreamingTests {
     func streamRoute(_ f: AIFixture, strategy: String = "", extra: String = "", second: Bool = false) async throws {
         let a = f.instance("a", f.a, model: "model-a", extra: #","priority":1"#)
@@ -39,10 +23,8 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
     @Test func chunksArriveWhileTheUpstreamIsStillSending() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$request_type $llm_prompt_tokens $llm_completion_tokens $llm_total_tokens"
-                })
+                AIFixture.start(
+                    accessLog: .text("$request_type $llm_prompt_tokens $llm_completion_tokens $llm_total_tokens")))
             f.a.reply { _ in
                 .sse(
                     events: FakeLLM.chatStream(model: "model-a", words: ["1+1", " is", " 2"], includeUsage: true),
@@ -69,13 +51,13 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
             while let chunk = try await iterator.next() { received += String(buffer: chunk) }
             let data = dataLines(received)
             #expect(data.last == "[DONE]")
-            #expect(data.count == 6)  // role, 3 words, finish, [DONE]: the usage chunk the client did not ask for is gone
+            // role, 3 words, finish, [DONE]: the usage chunk the client did not ask for is gone
+            #expect(data.count == 6)
             #expect(!received.contains("\"usage\""))
             // The upstream was asked for usage, merged into the client's stream_options.
             #expect(
                 f.a.requests.first?.body["stream_options"] == ["include_obfuscation": false, "include_usage": true])
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(log == "ai_stream 23 8 31\n")
         }
     }
@@ -97,15 +79,11 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
     @Test func streamedAndUnstreamedCallsCountTheSameTokens() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$llm_stream $llm_prompt_tokens $llm_completion_tokens"
-                })
+                AIFixture.start(accessLog: .text("$llm_stream $llm_prompt_tokens $llm_completion_tokens")))
             try await streamRoute(f)
             _ = try await f.chat(streamBody)
             _ = try await f.chat()
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(log == "true 23 8\nfalse 23 8\n")
         }
     }
@@ -144,10 +122,7 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
     func aBreakAfterContentIsReportedInBand(fault: String) async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$status $llm_error_class"
-                })
+                AIFixture.start(accessLog: .text("$status $llm_error_class")))
             // The fault comes only after the client has received content (the gate opens then).
             let events = Array(
                 FakeLLM.chatStream(model: "model-a", words: ["Hel", "lo"], includeUsage: false).prefix(3))
@@ -174,8 +149,7 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
             let last = try JSONParser.parse(try #require(data.last))
             #expect(last["error"]?["code"] == "stream_broken")
             #expect(f.b.requests.isEmpty)  // content had been sent: no restart from scratch
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(log == "200 stream_broken\n")
         }
     }
@@ -219,7 +193,7 @@ func within<T: Sendable>(_ seconds: Int, _ operation: @escaping @Sendable () asy
             f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
             try await streamRoute(f)
             let gauge = {
-                let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+                let text = try await f.gw.metrics()
                 return text.split(separator: "\n").first { $0.hasPrefix("apisix_llm_active_connections{") }
                     .flatMap { Double($0.split(separator: " ").last ?? "") }
             }

@@ -216,11 +216,10 @@ import Testing
     @Test func accessLogLineFollowsTheFormat() async throws {
         try await withFixture { fx in
             let gw = try await fx.own(
-                TestGateway.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat =
+                TestGateway.start(
+                    accessLog: .text(
                         #"$remote_addr "$request_line" $status $body_bytes_sent $route_id $consumer_name $http_x_tag $request_type $llm_model"#
-                })
+                    )))
             #expect(
                 (try await gw.admin(
                     .PUT, "/routes/l", #"{"uri":"/log","plugins":{"mocking":{"response_example":"12345"}}}"#)).status
@@ -228,8 +227,7 @@ import Testing
             )
             _ = try await gw.proxy(.GET, "/log?a=b", headers: [("X-Tag", "t1")])
             _ = try await gw.proxy(.GET, "/missing")
-            await gw.stop()
-            let text = try String(contentsOf: gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let text = try await gw.finalAccessLog()
             let lines = text.split(separator: "\n").map(String.init)
             #expect(
                 lines == [

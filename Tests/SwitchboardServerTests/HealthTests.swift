@@ -6,36 +6,19 @@ import Testing
 
 @testable import SwitchboardServer
 
-/// A switch a fake's handler reads: the test flips it to make an instance fail or recover.
-final class Switch: Sendable {
-    private let value: Mutex<Bool>
-    init(_ initial: Bool) { value = Mutex(initial) }
-    var isOn: Bool { value.withLock { $0 } }
-    func set(_ on: Bool) { value.withLock { $0 = on } }
-}
-
 @Suite struct HealthTests {
     /// Answers probes on /health with 200 while `up`, else 500; chat as usual.
-    func probed(_ llm: FakeLLM, up: Switch) {
+    func probed(_ llm: FakeLLM, up: Flag) {
         llm.reply { seen in
             if seen.path == "/health" { return .json(status: up.isOn ? 200 : 500, body: "{}") }
             return FakeLLM.standard(name: llm.name)(seen)
         }
     }
 
-    func control(_ gw: TestGateway, _ path: String = "/v1/healthcheck") async throws -> JSONValue {
-        try await HTTP.send(.GET, gw.controlBase + path).json
-    }
-
-    func status(_ gw: TestGateway, instance: String) async throws -> String? {
-        let list = try await control(gw).arrayValue ?? []
-        return list.first { $0["instance"]?.stringValue == instance }?["nodes"]?[0]?["status"]?.stringValue
-    }
-
     @Test func activeChecksTakeAnInstanceOutAndBringItBack() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            let up = Switch(true)
+            let up = Flag(true)
             probed(f.b, up: up)
             let checks =
                 #","checks":{"active":{"http_path":"/health","healthy":{"interval":1,"successes":1},"unhealthy":{"interval":1,"http_failures":2}}}"#
@@ -48,13 +31,19 @@ final class Switch: Sendable {
             up.set(false)
             // Out within unhealthy.interval × http_failures (+1 s).
             let start = ContinuousClock.now
-            #expect(try await eventually(timeout: .seconds(3)) { try await status(f.gw, instance: "b") == "unhealthy" })
+            #expect(
+                try await eventually(timeout: .seconds(3)) {
+                    try await f.gw.healthNode("b")?["status"]?.stringValue == "unhealthy"
+                })
             #expect(ContinuousClock.now - start < .seconds(3))
             let before = f.b.requests.filter { $0.path != "/health" }.count
             for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-a") }
             #expect(f.b.requests.filter { $0.path != "/health" }.count == before)
             up.set(true)
-            #expect(try await eventually(timeout: .seconds(3)) { try await status(f.gw, instance: "b") == "healthy" })
+            #expect(
+                try await eventually(timeout: .seconds(3)) {
+                    try await f.gw.healthNode("b")?["status"]?.stringValue == "healthy"
+                })
             var models: Set<String> = []
             for _ in 0..<4 { models.insert(try await f.chat().json["model"]?.stringValue ?? "") }
             #expect(models == ["model-a", "model-b"])
@@ -71,10 +60,10 @@ final class Switch: Sendable {
             )
             #expect(
                 try await eventually(timeout: .seconds(3)) {
-                    let list = try await control(f.gw).arrayValue ?? []
+                    let list = try await f.gw.control().arrayValue ?? []
                     return list.count == 2 && list.allSatisfy { $0["nodes"]?[0]?["status"] == "unhealthy" }
                 })
-            let entry = try await control(f.gw).arrayValue?.first
+            let entry = try await f.gw.control().arrayValue?.first
             #expect(entry?["type"] == "tcp")
             #expect(entry?["nodes"]?[0]?["counter"]?["tcp_failure"]?.intValue ?? 0 >= 1)
             // Every instance unhealthy: all are used rather than none.
@@ -91,7 +80,7 @@ final class Switch: Sendable {
     @Test func passiveChecksEjectAndHalfOpenRecovers() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            let failing = Switch(true)
+            let failing = Flag(true)
             f.a.reply { seen in
                 failing.isOn ? .json(status: 500, body: "down") : FakeLLM.standard(name: "a")(seen)
             }
@@ -101,7 +90,7 @@ final class Switch: Sendable {
             )
             for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-b") }
             #expect(f.a.requests.count == 2)  // ejected after two failures in a row
-            let ejected = try await control(f.gw, "/v1/healthcheck/routes/ai").arrayValue?.first?["nodes"]?[0]
+            let ejected = try await f.gw.control("/v1/healthcheck/routes/ai").arrayValue?.first?["nodes"]?[0]
             #expect(ejected?["status"] == "unhealthy" && ejected?["passive"] == "ejected")
             #expect(ejected?["breaker"] == .null)  // no breaker configured: ejection is not shown as one
             #expect(ejected?["cooldown_until"]?.doubleValue != nil)
@@ -109,11 +98,11 @@ final class Switch: Sendable {
             // After the cooldown one trial request is let through; it succeeds and closes the breaker.
             #expect(
                 try await eventually(timeout: .seconds(5)) {
-                    try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["available"] == true
+                    try await f.gw.control().arrayValue?.first?["nodes"]?[0]?["available"] == true
                 })
             for _ in 0..<3 { _ = try await f.chat() }
             #expect(f.a.requests.count >= 3)
-            let node = try await control(f.gw).arrayValue?.first?["nodes"]?[0]
+            let node = try await f.gw.control().arrayValue?.first?["nodes"]?[0]
             #expect(node?["status"] == "healthy" && node?["passive"] == "ok" && node?["breaker"] == .null)
         }
     }
@@ -128,7 +117,7 @@ final class Switch: Sendable {
             )
             for _ in 0..<5 { #expect((try await f.chat()).json["model"] == "model-b") }
             #expect(f.a.requests.count == 1)
-            let until = try await control(f.gw).arrayValue?.first?["nodes"]?[0]?["cooldown_until"]?.doubleValue ?? 0
+            let until = try await f.gw.control().arrayValue?.first?["nodes"]?[0]?["cooldown_until"]?.doubleValue ?? 0
             #expect(until > Date().timeIntervalSince1970 && until < Date().timeIntervalSince1970 + 3.5)
             f.a.reply(FakeLLM.standard(name: "a"))
             #expect(try await eventually(timeout: .seconds(6)) { try await f.chat().json["model"] == "model-a" })
@@ -138,7 +127,7 @@ final class Switch: Sendable {
     @Test func checkersStopWithTheirRoute() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            probed(f.b, up: Switch(true))
+            probed(f.b, up: Flag(true))
             let checks = #","checks":{"active":{"http_path":"/health","healthy":{"interval":1}}}"#
             try await f.route(#"{"instances":[\#(f.instance("a", f.a)),\#(f.instance("b", f.b, extra: checks))]}"#)
             #expect(await eventually { f.b.requests.contains { $0.path == "/health" } })
@@ -150,7 +139,7 @@ final class Switch: Sendable {
             #expect(unknown.status == 404)
             #expect((try await f.gw.admin(.DELETE, "/routes/ai")).status == 200)
             #expect(f.gw.gateway.health.runningCheckers == 0)
-            #expect(try await control(f.gw) == [])
+            #expect(try await f.gw.control() == [])
             let probes = f.b.requests.count
             // Two probe intervals later nothing has probed again (absence has no event to await).
             try await Task.sleep(for: .milliseconds(2200))

@@ -5,18 +5,6 @@ import NIOHTTP1
 import SwitchboardCore
 import Testing
 
-/// The value of the first sample of `metric` whose labels contain every `labels` pair.
-func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) -> Double? {
-    for line in text.split(separator: "\n") where line.hasPrefix(metric + "{") || line.hasPrefix(metric + " ") {
-        let name = line.prefix { $0 != "{" && $0 != " " }
-        guard name == metric else { continue }
-        if labels.allSatisfy({ line.contains("\($0.key)=\"\($0.value)\"") }) {
-            return Double(line.split(separator: " ").last ?? "")
-        }
-    }
-    return nil
-}
-
 @Suite struct ObservabilityTests {
     static let seedFormat =
         #"$remote_addr - $remote_user [$time_local] $http_host "$request_line" $status $body_bytes_sent $request_time "$http_referer" "$http_user_agent" $upstream_addr $upstream_status $upstream_response_time "$upstream_scheme://$upstream_host$upstream_uri" "$apisix_request_id" "$request_type" "$llm_time_to_first_token" "$llm_model" "$llm_prompt_tokens" "$llm_completion_tokens""#
@@ -24,10 +12,7 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
     @Test func theSeedsLogFormatForChatStreamAndDeadUpstream() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = Self.seedFormat
-                })
+                AIFixture.start(accessLog: .text(Self.seedFormat)))
             f.a.reply { seen in
                 let events = FakeLLM.chatStream(model: "gpt-4", words: ["2"], includeUsage: true)
                 return seen.body["stream"] == true
@@ -40,8 +25,7 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
                 #"{"name":"dead","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"http://127.0.0.1:1"}}"#
             try await f.route(#"{"instances":[\#(dead)]}"#)
             _ = try await f.chat(mathBody, headers: [("User-Agent", "curl/8.6.0")])
-            await f.stop()
-            let lines = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let lines = try await f.gw.finalAccessLog()
                 .split(separator: "\n").map(String.init)
             #expect(lines.count == 3)
             let quoted = lines.map {
@@ -68,17 +52,13 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
     @Test func jsonLinesWithSummariesAndPayloads() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogJSON = true
-                })
+                AIFixture.start(accessLog: .json))
             try await f.route(
                 #"{"logging":{"summaries":true,"payloads":true},"instances":[\#(f.instance("a", f.a, model: "gpt-4"))]}"#
             )
             _ = try await f.chat(#"{"user":"u-7","messages":[{"role":"user","content":"What is 1+1?"}]}"#)
             _ = try await f.chat(streamBody)
-            await f.stop()
-            let lines = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let lines = try await f.gw.finalAccessLog()
                 .split(separator: "\n")
             #expect(lines.count == 2)
             let first = try JSONParser.parse(String(lines[0]))
@@ -101,7 +81,7 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
                 #"{"fallback_strategy":"http_5xx","instances":[\#(a),\#(f.instance("b", f.b, model: "gpt-4"))]}"#)
             #expect((try await f.chat(#"{"model":"gpt-3","messages":[]}"#)).status == 200)
             #expect((try await f.chat(streamBody)).status == 200)
-            let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+            let text = try await f.gw.metrics()
             let labels = [
                 // The client's `gpt-3` is no configured model: its label is `other` (bounded series).
                 "route_id": "ai", "node": "b", "request_type": "ai_chat", "request_llm_model": "other",
@@ -133,11 +113,11 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
             try await f.route(#"{"instances":[\#(f.instance("a", f.a))]}"#)
             let requests = (0..<3).map { _ in Task { try await f.chat() } }
             #expect(await eventually { f.a.requests.count == 3 })
-            let during = try await HTTP.send(.GET, f.gw.metricsURL).body
+            let during = try await f.gw.metrics()
             #expect(sample(during, "apisix_llm_active_connections", ["node": "a"]) == 3)
             f.a.openGate()
             for request in requests { _ = try await request.value }
-            let after = try await HTTP.send(.GET, f.gw.metricsURL).body
+            let after = try await f.gw.metrics()
             #expect(sample(after, "apisix_llm_active_connections", ["node": "a"]) == 0)
         }
     }
@@ -156,7 +136,7 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
             f.a.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "m")) }
             _ = try await f.chat()
             #expect((try await f.chat()).status == 503)
-            let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+            let text = try await f.gw.metrics()
             #expect(sample(text, "switchboard_stream_errors_total", ["reason": "upstream"]) == 1)
             #expect(sample(text, "switchboard_ratelimit_rejections_total", ["route_id": "ai", "instance": "a"]) == 1)
         }
@@ -165,10 +145,7 @@ func sample(_ text: String, _ metric: String, _ labels: [String: String] = [:]) 
     @Test func logFilesReopenOnSIGUSR1() async throws {
         try await withFixture { fx in
             let gw = try await fx.own(
-                TestGateway.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$uri"
-                })
+                TestGateway.start(accessLog: .text("$uri")))
             #expect(
                 (try await gw.admin(.PUT, "/routes/m", #"{"uri":"/*","plugins":{"mocking":{"response_example":"x"}}}"#))
                     .status == 201)

@@ -22,10 +22,6 @@ import Testing
         return (result, ContinuousClock.now - start)
     }
 
-    func metrics(_ f: AIFixture) async throws -> String {
-        try await HTTP.send(.GET, f.gw.metricsURL).body
-    }
-
     static let contextLength =
         #"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#
     static let contentFilter =
@@ -36,7 +32,7 @@ import Testing
     @Test func rateLimitWithRetryAfterWaitsThenRetriesTheSameInstance() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            let calls = CallCounter()
+            let calls = Counter()
             f.a.reply { seen in
                 calls.next() == 0
                     ? .json(status: 429, body: #"{"error":{"message":"slow down"}}"#, headers: [("Retry-After", "1")])
@@ -49,14 +45,14 @@ import Testing
             let gap = f.a.requests[1].at - f.a.requests[0].at
             #expect(gap >= .milliseconds(1000), "waited \(gap), Retry-After was 1 s")
             #expect(took >= .milliseconds(1000))
-            #expect(try await metrics(f).contains(#"class="rate_limited""#))
+            #expect(try await f.gw.metrics().contains(#"class="rate_limited""#))
         }
     }
 
     @Test func rateLimitWithoutRetryAfterBacksOffExponentially() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            let calls = CallCounter()
+            let calls = Counter()
             f.a.reply { _ in
                 calls.next() < 2
                     ? .json(status: 429, body: #"{"error":{"message":"slow down"}}"#)
@@ -86,7 +82,7 @@ import Testing
     @Test func aServerErrorOnceIsRetriedOnTheSameInstance() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            let calls = CallCounter()
+            let calls = Counter()
             f.a.reply { _ in
                 calls.next() == 0
                     ? .json(status: 500, body: "oops") : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
@@ -123,7 +119,7 @@ import Testing
             let result = try await f.chat()
             #expect(result.status == 200 && result.json["model"] == "model-b")
             #expect(raw.requests == 2 && f.b.requests.count == 1)
-            #expect(try await metrics(f).contains(#"class="transport""#))
+            #expect(try await f.gw.metrics().contains(#"class="transport""#))
         }
     }
 
@@ -147,10 +143,7 @@ import Testing
     @Test func aSilentUpstreamFallsOverAtTheHeaderTimeoutWithoutRetry() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$status $llm_error_class $llm_model"
-                })
+                AIFixture.start(accessLog: .text("$status $llm_error_class $llm_model")))
             f.a.reply { _ in .hang }
             try await route(
                 f, #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":300,"retry":{"per_instance":2},"#)
@@ -158,9 +151,8 @@ import Testing
             #expect(result.status == 200 && result.json["model"] == "model-b")
             #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
             #expect(took >= .milliseconds(300) && took < .seconds(3))
-            #expect(try await metrics(f).contains(#"class="header_timeout""#))
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            #expect(try await f.gw.metrics().contains(#"class="header_timeout""#))
+            let log = try await f.gw.finalAccessLog()
             #expect(log == "200 header_timeout model-b\n")
         }
     }
@@ -209,9 +201,9 @@ import Testing
             #expect(result.status == 504)
             #expect(took >= .milliseconds(1400) && took < .seconds(4))
             #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-            #expect(try await metrics(f).contains(#"class="request_timeout""#))
+            #expect(try await f.gw.metrics().contains(#"class="request_timeout""#))
             // a timed out on its own (breaker open); b was cut by the request's budget: no verdict.
-            let health = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json.arrayValue ?? []
+            let health = try await f.gw.control().arrayValue ?? []
             let breaker = { (name: String) in health.first { $0["instance"] == .string(name) }?["nodes"]?[0]?["breaker"]
             }
             #expect(breaker("a") == "open" && breaker("b") == "closed")
@@ -228,7 +220,7 @@ import Testing
             let result = try await f.chat()
             #expect(result.status == 200 && result.json["model"] == "model-b")
             #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-            #expect(try await metrics(f).contains(#"class="context_length_exceeded""#))
+            #expect(try await f.gw.metrics().contains(#"class="context_length_exceeded""#))
             // Without the strategy item it is an ordinary 400, returned as sent.
             try await route(f, #""fallback_strategy":["http_5xx"],"#)
             let plain = try await f.chat()
@@ -381,7 +373,7 @@ import Testing
             #expect(contentText(result.body) == "ab")
             #expect(!result.body.contains("\"x\""))
             #expect(dataLines(result.body).last == "[DONE]")
-            #expect(try await metrics(f).contains("switchboard_stream_malformed_events_total{"))
+            #expect(try await f.gw.metrics().contains("switchboard_stream_malformed_events_total{"))
         }
     }
 
@@ -415,30 +407,31 @@ import Testing
             let f = try await fx.own(AIFixture.start())
             let down = Flag(true)
             f.a.reply { seen in
-                down.value
+                down.isOn
                     ? .json(status: 503, body: "down") : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
             }
             try await route(f, #""fallback_strategy":["http_5xx"],"breaker":{"failures":2,"open_ms":2500},"#)
             for _ in 0..<2 { #expect(try await f.chat().json["model"] == "model-b") }
             #expect(f.a.requests.count == 2)
-            let control = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
+            let control = try await f.gw.control()
             let a = control.arrayValue?.first { $0["instance"] == "a" }
             #expect(a?["nodes"]?[0]?["breaker"] == "open")
-            #expect(try await metrics(f).contains(#"switchboard_llm_instance_breaker_state{route_id="ai",node="a"} 1"#))
+            #expect(
+                try await f.gw.metrics().contains(#"switchboard_llm_instance_breaker_state{route_id="ai",node="a"} 1"#))
             // Open: straight to b, a sees nothing.
             for _ in 0..<3 { #expect(try await f.chat().json["model"] == "model-b") }
             #expect(f.a.requests.count == 2)
             // a recovers; after open_ms one trial goes to a and closes the breaker.
-            down.value = false
+            down.set(false)
             let reopened = try await eventually {
-                let health = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
+                let health = try await f.gw.control()
                 return health.arrayValue?.first { $0["instance"] == "a" }?["nodes"]?[0]?["available"] == true
             }
             #expect(reopened)
             #expect(try await f.chat().json["model"] == "model-a")
             #expect(try await f.chat().json["model"] == "model-a")
             #expect(f.a.requests.count == 4)
-            let after = try await HTTP.send(.GET, f.gw.controlBase + "/v1/healthcheck").json
+            let after = try await f.gw.control()
             #expect(after.arrayValue?.first { $0["instance"] == "a" }?["nodes"]?[0]?["breaker"] == "closed")
         }
     }
@@ -455,7 +448,7 @@ import Testing
             #expect(result.json["model"] == "model-b-2026-01-01")
             // Tokens are charged to the attempt that produced the answer, under APISIX's `llm_model`:
             // the serving instance's `options.model` (what was asked for, not what was reported).
-            let tokens = try await metrics(f).split(separator: "\n").filter {
+            let tokens = try await f.gw.metrics().split(separator: "\n").filter {
                 $0.hasPrefix("apisix_llm_completion_tokens{")
             }
             #expect(tokens.count == 1)
@@ -493,26 +486,5 @@ import Testing
                 ])
             #expect(stored?["breaker"] == ["failures": 3, "open_ms": 10000])
         }
-    }
-}
-
-/// A thread-safe call counter for fake replies.
-final class CallCounter: Sendable {
-    private let count = Mutex(0)
-    /// The number of earlier calls.
-    func next() -> Int {
-        count.withLock { count in
-            defer { count += 1 }
-            return count
-        }
-    }
-}
-
-final class Flag: Sendable {
-    private let state: Mutex<Bool>
-    init(_ value: Bool) { state = Mutex(value) }
-    var value: Bool {
-        get { state.withLock { $0 } }
-        set { state.withLock { $0 = newValue } }
     }
 }

@@ -173,7 +173,7 @@ import Testing
                     .POST, "/anything/\(i)", body: #"{"model":"client-model-\#(i)","messages":[]}"#,
                     headers: [("Content-Type", "application/json"), ("Host", "host-\(i).example")])
             }
-            let text = try await HTTP.send(.GET, f.gw.metricsURL).body
+            let text = try await f.gw.metrics()
             let status = text.split(separator: "\n").filter { $0.hasPrefix("apisix_http_status{") }
             #expect(status.count == 1, "\(status)")
             #expect(status.first?.contains(#"matched_uri="/anything/*""#) == true)
@@ -241,16 +241,12 @@ import Testing
     @Test func theTextAccessLogEscapesWhatClientsSend() async throws {
         try await withFixture { fx in
             let gw = try await fx.own(
-                TestGateway.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = #""$http_user_agent" "$http_referer""#
-                })
+                TestGateway.start(accessLog: .text(#""$http_user_agent" "$http_referer""#)))
             #expect(
                 (try await gw.admin(.PUT, "/routes/m", #"{"uri":"/m","plugins":{"mocking":{"response_example":"x"}}}"#))
                     .status == 201)
             _ = try await gw.proxy(.GET, "/m", headers: [("User-Agent", #"a" "forged\é"#), ("Referer", "ré")])
-            await gw.stop()
-            let log = try String(contentsOf: gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await gw.finalAccessLog()
             #expect(log == #""a\x22 \x22forged\x5C\xC3\xA9" "r\xC3\xA9""# + "\n")
         }
     }

@@ -71,10 +71,7 @@ import Testing
     @Test func theSeedsAccessLogExampleAsWritten() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = ObservabilityTests.seedFormat
-                })
+                AIFixture.start(accessLog: .text(ObservabilityTests.seedFormat)))
             f.a.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "gpt-4-0613", usage: (23, 8))) }
             f.b.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "gpt-4o-2024-05-13", usage: (23, 8))) }
             try await f.route(#"{"instances":[\#(f.instance("openai-instance", f.a, model: "gpt-4"))]}"#)
@@ -83,12 +80,11 @@ import Testing
             try await f.route(#"{"instances":[\#(f.instance("gpt4o", f.b, model: "gpt-4o"))]}"#)
             let second = try await f.chat(mathBody)
             #expect(second.json["model"] == "gpt-4o-2024-05-13")
-            let metrics = try await HTTP.send(.GET, f.gw.metricsURL).body
+            let metrics = try await f.gw.metrics()
             #expect(
                 sample(metrics, "apisix_llm_prompt_tokens", ["node": "openai-instance", "llm_model": "gpt-4"]) == 23)
             #expect(sample(metrics, "apisix_llm_prompt_tokens", ["node": "gpt4o", "llm_model": "gpt-4o"]) == 23)
-            await f.stop()
-            let lines = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let lines = try await f.gw.finalAccessLog()
                 .split(separator: "\n").map(String.init)
             try #require(lines.count == 2)
             // The seed's line ends: "ai_chat" "<ttft>" "gpt-4" "23" "8"
@@ -101,15 +97,11 @@ import Testing
     @Test func theReportedModelIsItsOwnVariable() async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogJSON = true
-                })
+                AIFixture.start(accessLog: .json))
             f.a.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "gpt-4-0613")) }
             try await f.route(#"{"instances":[\#(f.instance("a", f.a, model: "gpt-4"))]}"#)
             _ = try await f.chat(#"{"model":"asked","messages":[{"role":"user","content":"hi"}]}"#)
-            await f.stop()
-            let line = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let line = try await f.gw.finalAccessLog()
             let json = try JSONParser.parse(line.trimmingCharacters(in: .whitespacesAndNewlines))
             #expect(json["request_llm_model"] == "asked")
             #expect(json["llm_model"] == "gpt-4")
@@ -124,10 +116,7 @@ import Testing
         try await withFixture { fx in
             let upstream = fx.own(try RawUpstream(mode: .holdOpen))
             let gw = try await fx.own(
-                TestGateway.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = "$status $request_type"
-                })
+                TestGateway.start(accessLog: .text("$status $request_type")))
             let instance =
                 #"{"name":"slow","provider":"openai","weight":1,"auth":{"header":{"Authorization":"Bearer k"}},"override":{"endpoint":"\#(upstream.endpoint)"}}"#
             let route =
@@ -141,7 +130,7 @@ import Testing
             )
             var arrived = upstream.arrived.makeAsyncIterator()
             _ = await arrived.next()
-            let metrics = try await HTTP.send(.GET, gw.metricsURL).body
+            let metrics = try await gw.metrics()
             #expect(sample(metrics, "apisix_llm_active_connections", ["node": "slow"]) == 1)
             let left = ContinuousClock.now
             if how == "fin" { client.closeWrite() } else { client.reset() }
@@ -151,9 +140,9 @@ import Testing
             let delay = closedAt - left
             #expect(delay < .seconds(5), "upstream closed \(delay) after the client left")
 
-            let line = try await waitForLine(in: gw.directory.appendingPathComponent("access.log"))
+            let line = try await gw.firstAccessLogLine()
             #expect(line == "499 ai_chat")
-            let after = try await HTTP.send(.GET, gw.metricsURL).body
+            let after = try await gw.metrics()
             #expect(sample(after, "apisix_llm_active_connections", ["node": "slow"]) == 0)
             // The reservation (prompt + max_tokens) was released: the quota is whole.
             #expect(
@@ -163,46 +152,15 @@ import Testing
         }
     }
 
-    /// The first element of `stream`, or an error after `timeout`.
-    func first<T: Sendable>(of stream: AsyncStream<T>, within timeout: Duration) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                var iterator = stream.makeAsyncIterator()
-                return await iterator.next()
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let value = try await group.next() ?? nil else { throw TimedOut() }
-            return value
-        }
-    }
-
-    struct TimedOut: Error {}
-
-    /// The access log's first line, once the writer thread has written it.
-    func waitForLine(in url: URL) async throws -> String {
-        var text = ""
-        _ = await eventually {
-            text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
-            return text.contains("\n")
-        }
-        return String(text.split(separator: "\n").first ?? "")
-    }
-
     // MARK: - 4. A key sent as a query parameter is never logged
 
     @Test(arguments: [false, true])
     func aQueryKeyIsRedactedInTheAccessLog(json: Bool) async throws {
         try await withFixture { fx in
             let f = try await fx.own(
-                AIFixture.start { config, dir in
-                    config.accessLog = .file(dir.appendingPathComponent("access.log").path)
-                    config.accessLogFormat = #"$request_uri "$request_line" $args $arg_apikey $arg_x $upstream_uri"#
-                    config.accessLogJSON = json
-                })
+                AIFixture.start(
+                    accessLog: TestAccessLog(
+                        format: #"$request_uri "$request_line" $args $arg_apikey $arg_x $upstream_uri"#, json: json)))
             #expect(
                 (try await f.gw.admin(
                     .PUT, "/consumers", #"{"username":"jack","plugins":{"key-auth":{"key":"sk-secret-1"}}}"#))
@@ -224,8 +182,7 @@ import Testing
                 headers: [("Content-Type", "application/json")])
             #expect(wrong.status == 401)
             #expect(f.a.requests.first?.query == "key=AIza-provider-secret")  // the provider still gets its key
-            await f.stop()
-            let log = try String(contentsOf: f.gw.directory.appendingPathComponent("access.log"), encoding: .utf8)
+            let log = try await f.gw.finalAccessLog()
             #expect(!log.contains("sk-secret-1") && !log.contains("sk-wrong-2") && !log.contains("AIza"), "\(log)")
             #expect(log.contains("apikey=***"))
             if !json {

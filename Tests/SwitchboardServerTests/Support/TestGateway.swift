@@ -6,6 +6,16 @@ import NIOHTTP1
 import SwitchboardCore
 import SwitchboardServer
 
+/// An access log a test reads: in `directory/access.log`, with `format` (or the default),
+/// as text or JSON lines.
+struct TestAccessLog: Sendable {
+    var format: String?
+    var json = false
+
+    static func text(_ format: String) -> TestAccessLog { TestAccessLog(format: format) }
+    static let json = TestAccessLog(format: nil, json: true)
+}
+
 /// A gateway running inside the test process on loopback ports chosen by the kernel, with its
 /// own temporary directory for the store and logs.
 final class TestGateway: @unchecked Sendable {
@@ -24,7 +34,8 @@ final class TestGateway: @unchecked Sendable {
 
     /// Starts a gateway. `configure` may change the config (store, limits, log) before start.
     static func start(
-        directory: URL? = nil, configure: (inout GatewayConfig, URL) -> Void = { _, _ in }
+        directory: URL? = nil, accessLog: TestAccessLog? = nil,
+        configure: (inout GatewayConfig, URL) -> Void = { _, _ in }
     ) async throws -> TestGateway {
         let directory = directory ?? makeDirectory()
         var config = GatewayConfig()
@@ -37,6 +48,11 @@ final class TestGateway: @unchecked Sendable {
         ]
         config.store = .sqlite(path: directory.appendingPathComponent("switchboard.db").path)
         config.accessLog = .off
+        if let accessLog {
+            config.accessLog = .file(directory.appendingPathComponent("access.log").path)
+            if let format = accessLog.format { config.accessLogFormat = format }
+            config.accessLogJSON = accessLog.json
+        }
         configure(&config, directory)
         var logger = Logger(label: "test-gateway")
         logger.logLevel = .warning
@@ -99,15 +115,4 @@ enum HTTP {
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
     }
-}
-
-/// Polls `condition` until it holds or `timeout` passes; for changes that have no event to
-/// await (a file edited on disk is noticed by the gateway's poller).
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
 }
