@@ -144,6 +144,10 @@ public final class Gateway: Sendable {
         // Idle keep-alive connections (and clients that stop sending mid-request) are closed
         // after 75 s, nginx's keepalive_timeout, so slow clients cannot pin connections.
         let http: HTTP1Channel.Configuration = .init(idleTimeout: .seconds(75))
+        // Hummingbird announces each listener at info; the gateway prints one startup line of
+        // its own once all are bound, so a failed start prints only the problem.
+        var serverLogger = logger
+        serverLogger.logLevel = max(logger.logLevel, .notice)
         let app = Application(
             responder: responder,
             server: onEventLoop ? .http1OnEventLoop(configuration: http) : .http1(configuration: http),
@@ -153,7 +157,7 @@ public final class Gateway: Sendable {
                 self.bound.withLock { $0[name] = channel.localAddress?.port ?? address.port }
                 self.readiness.yield()
             },
-            logger: logger)
+            logger: serverLogger)
         return ListenerService(address: address, app: app)
     }
 
@@ -190,8 +194,13 @@ public final class Gateway: Sendable {
         }
         defer { reopen?.cancel() }
         services.append(StoreWatcher(store: store, manager: manager))
+        // A listener that fails to start (port in use) shuts the others down gracefully rather
+        // than cancelling them, which Hummingbird would report as an error of its own: the
+        // problem is then the only line a failed start prints.
         let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+            configuration: .init(
+                services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
+                gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
         serviceGroup.withLock { $0 = group }
         let result: Result<Void, any Error>
         do {

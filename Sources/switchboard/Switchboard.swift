@@ -58,12 +58,20 @@ struct Serve: AsyncParsableCommand {
             fail("\(error)")
         }
         let addresses = gatewayConfig.proxyListen.map(\.description).joined(separator: ", ")
-        logger.info(
-            "Switchboard \(Switchboard.version): proxy on \(addresses), admin on \(gatewayConfig.adminListen), store \(gateway.manager.store.location)"
-        )
+        let location = gateway.manager.store.location
+        // The startup line is written once every listener is bound, so a startup problem (a
+        // port in use) is the only line the process prints.
+        let announce = Task {
+            await gateway.waitUntilReady()
+            guard !Task.isCancelled else { return }
+            logger.info(
+                "Switchboard \(Switchboard.version): proxy on \(addresses), admin on \(gatewayConfig.adminListen), store \(location)"
+            )
+        }
         do {
             try await gateway.run()
         } catch {
+            announce.cancel()
             fail("\(error)")
         }
     }

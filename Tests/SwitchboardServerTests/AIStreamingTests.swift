@@ -184,27 +184,31 @@ func dataLines(_ text: String) -> [String] {
         }
     }
 
-    @Test func aClientThatClosesWhileTheUpstreamIsSilentEndsTheRelay() async throws {
+    /// The one case where only the connection watch can notice the client: the upstream sent
+    /// its first content and went silent, so no write to the client fails. Every timeout of the
+    /// route is 60 s; the upstream's socket must see the gateway close it long before that.
+    @Test(arguments: ["fin", "rst"])
+    func aClientThatClosesWhileTheUpstreamIsSilentEndsTheRelay(how: String) async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
             let events = Array(FakeLLM.chatStream(model: "model-a", words: ["a"], includeUsage: false).prefix(2))
-            // After its first content the upstream goes silent: nothing is written to the client,
-            // so only the client's FIN can tell the gateway it left.
-            f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
-            try await streamRoute(f)
-            let gauge = {
-                let text = try await f.gw.metrics()
-                return text.split(separator: "\n").first { $0.hasPrefix("apisix_llm_active_connections{") }
-                    .flatMap { Double($0.split(separator: " ").last ?? "") }
-            }
-            let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
+            let upstream = fx.own(try RawUpstream(mode: .streamThenHold(events: events)))
+            let instance =
+                #"{"name":"a","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"\#(upstream.endpoint)"}}"#
+            try await f.route(
+                #"{"timeout":60000,"stream_idle_timeout_ms":60000,"request_timeout_ms":60000,"instances":[\#(instance)]}"#
+            )
+            let client = try RawClient(port: try #require(f.gw.gateway.port("proxy0")))
             client.send(
                 "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
             )
-            _ = await client.read(until: "\"a\"")
-            #expect(try await gauge() == 1)
-            client.closeWrite()
-            #expect(try await eventually { try await gauge() == 0 })
+            #expect(await client.read(until: "\"a\"").contains("\"a\""))
+            #expect(try await f.gw.sample("apisix_llm_active_connections", ["node": "a"]) == 1)
+            if how == "fin" { client.closeWrite() } else { client.reset() }
+            // Not a timeout (60 s): the gateway closed the upstream because the client left.
+            _ = try await first(of: upstream.peerClosed, within: .seconds(10))
+            #expect(try await eventually { try await f.gw.sample("apisix_llm_active_connections", ["node": "a"]) == 0 })
+            #expect(upstream.requests == 1)
         }
     }
 

@@ -178,11 +178,22 @@ import Testing
             let query = try await HTTP.send(.GET, gw.adminBase + "/apisix/admin/routes?api_key=\(TestGateway.adminKey)")
             #expect(query.status == 200)
 
-            #expect((try await gw.admin(.GET, "/routes", key: TestGateway.viewerKey)).status == 200)
-            let viewerWrite = try await gw.admin(.PUT, "/routes/1", Self.mockRoute, key: TestGateway.viewerKey)
-            #expect(viewerWrite.status == 401)
-            #expect(viewerWrite.json["description"] == "invalid method for role viewer")
-            #expect((try await gw.admin(.GET, "/routes/1")).status == 404)
+            // A viewer reads; every kind of write is refused and changes nothing in the store.
+            #expect((try await gw.admin(.PUT, "/routes/1", Self.mockRoute)).status == 201)
+            let before = try await gw.admin(.GET, "/routes")
+            #expect(before.status == 200 && before.json["total"] == 1)
+            #expect((try await gw.admin(.GET, "/routes", key: TestGateway.viewerKey)).body == before.body)
+            let writes: [(HTTPMethod, String, String?)] = [
+                (.PUT, "/routes/2", Self.mockRoute), (.POST, "/routes", Self.mockRoute),
+                (.PATCH, "/routes/1", #"{"desc":"changed"}"#), (.DELETE, "/routes/1", nil),
+            ]
+            for (method, path, body) in writes {
+                let refused = try await gw.admin(method, path, body, key: TestGateway.viewerKey)
+                #expect(refused.status == 401, "\(method) \(path)")
+                #expect(refused.json["description"] == "invalid method for role viewer", "\(method) \(path)")
+            }
+            #expect((try await gw.admin(.GET, "/routes")).body == before.body)
+            #expect((try await gw.admin(.DELETE, "/routes/1")).status == 200)
 
             let unknown = try await gw.admin(.GET, "/foo")
             #expect(unknown.status == 404 && unknown.json == ["error_msg": "Unsupported resource type: foo"])

@@ -106,6 +106,11 @@ import Testing
         #expect(missing.status != 0 && missing.stderr.contains("cannot read config file /nonexistent.yaml"))
     }
 
+    /// Exactly one line, ending in a newline (what the README promises for startup problems).
+    static func isOneLine(_ text: String) -> Bool {
+        text.hasSuffix("\n") && text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).count == 1
+    }
+
     @Test func startupProblemsExitWithOneLine() throws {
         let directory = TestGateway.makeDirectory()
         // A port held by a listening socket of ours (bound to 0, so no other test can take it).
@@ -132,8 +137,9 @@ import Testing
         store: sqlite:./s.db
         """.write(to: config, atomically: true, encoding: .utf8)
         let inUse = try Self.run(["serve", "--config", config.path], directory: directory)
-        #expect(inUse.status != 0)
-        #expect(inUse.stderr.contains("switchboard: cannot listen on 127.0.0.1:\(port)"), "\(inUse.stderr)")
+        #expect(inUse.status == 1)
+        #expect(inUse.stderr.hasPrefix("switchboard: cannot listen on 127.0.0.1:\(port)"), "\(inUse.stderr)")
+        #expect(Self.isOneLine(inUse.stderr), "\(inUse.stderr)")
 
         try FileManager.default.createDirectory(
             at: directory.appendingPathComponent("dir.db"), withIntermediateDirectories: true)
@@ -142,13 +148,14 @@ import Testing
             .write(
                 to: config, atomically: true, encoding: .utf8)
         let unreadable = try Self.run(["serve", "--config", config.path], directory: directory)
-        #expect(unreadable.status != 0)
+        #expect(unreadable.status == 1)
         #expect(unreadable.stderr == "switchboard: cannot open store sqlite:./dir.db: it is a directory\n")
 
         try "proxy: {listen: [1, 2]}\nbogus: 1\n".write(to: config, atomically: true, encoding: .utf8)
         let unknown = try Self.run(["serve", "--config", config.path], directory: directory)
-        #expect(unknown.status != 0)
-        #expect(unknown.stderr.contains("additional properties forbidden, found bogus"))
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.hasPrefix("switchboard: ") && unknown.stderr.contains("found bogus"))
+        #expect(Self.isOneLine(unknown.stderr), "\(unknown.stderr)")
     }
 
     @Test func survivesKill9AndKeepsItsGeneratedAdminKey() async throws {

@@ -16,7 +16,8 @@ import Testing
             f.a.reply { seen in
                 let events = FakeLLM.chatStream(model: "gpt-4", words: ["2"], includeUsage: true)
                 return seen.body["stream"] == true
-                    ? .delayed(200, .sse(events: events)) : .json(status: 200, body: FakeLLM.completion(model: "gpt-4"))
+                    ? .delayed(200, .sse(events: events))
+                    : .delayed(150, .json(status: 200, body: FakeLLM.completion(model: "gpt-4")))
             }
             try await f.route(#"{"instances":[\#(f.instance("openai-instance", f.a, model: "gpt-4"))]}"#)
             let chat = try await f.chat(mathBody, headers: [("User-Agent", "curl/8.6.0")])
@@ -27,7 +28,7 @@ import Testing
             _ = try await f.chat(mathBody, headers: [("User-Agent", "curl/8.6.0")])
             let lines = try await f.gw.finalAccessLog()
                 .split(separator: "\n").map(String.init)
-            #expect(lines.count == 3)
+            try #require(lines.count == 3)
             let quoted = lines.map {
                 $0.components(separatedBy: "\"").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
             }
@@ -36,13 +37,22 @@ import Testing
             #expect(quoted[0][2] == "curl/8.6.0")
             #expect(quoted[0][3] == "http://127.0.0.1:\(f.a.port)/v1/chat/completions")
             #expect(quoted[0][4] == chat.headers.first(name: "x-request-id"))
-            #expect(Array(quoted[0][5...]).map { $0 } == ["ai_chat", quoted[0][6], "gpt-4", "23", "8"])
+            #expect(quoted[0][5] == "ai_chat")
+            #expect(Array(quoted[0][7...]) == ["gpt-4", "23", "8"])
+            // Without a stream the first token is the whole body: at least the fake's 150 ms, and
+            // the same time as $upstream_response_time (seconds, three decimals).
+            let chatTTFT = try #require(Int(quoted[0][6]), "ttft \(quoted[0][6])")
+            #expect(chatTTFT >= 150)
+            let unquoted = lines[0].components(separatedBy: "\"").enumerated().filter { $0.offset % 2 == 0 }
+            let upstreamTime = try #require(
+                unquoted[3].element.split(separator: " ").last.flatMap { Double($0) }, "\(unquoted[3].element)")
+            #expect(abs(Double(chatTTFT) - upstreamTime * 1000) <= 1, "ttft \(chatTTFT) ms, upstream \(upstreamTime) s")
             #expect(lines[0].contains(" 200 \(chat.body.utf8.count) "))
             #expect(lines[0].contains(" 127.0.0.1:\(f.a.port) 200 "))
             #expect(quoted[1][4] == stream.headers.first(name: "x-request-id"))
             #expect(quoted[1][5] == "ai_stream")
-            let ttft = Int(quoted[1][6]) ?? 0
-            #expect(ttft >= 200 && ttft < 5000, "ttft \(ttft)")  // ≈ the fake's first-chunk delay
+            let ttft = try #require(Int(quoted[1][6]))
+            #expect(ttft >= 200, "ttft \(ttft)")  // at least the fake's first-chunk delay
             #expect(quoted[1][8] == "23" && quoted[1][9] == "8")
             #expect(quoted[2][6] == "0")  // unreachable upstream: no first token
             #expect(lines[2].contains("\" 502 "))

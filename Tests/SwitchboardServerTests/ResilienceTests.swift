@@ -308,6 +308,8 @@ import Testing
             let f = try await fx.own(AIFixture.start())
             let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel"], includeUsage: false).prefix(2))
             f.a.reply { _ in .sseTimed(events: events.map { (0, $0) }, end: .hang) }
+            // b answers "lo" to whatever it gets: the request it saw is what tells a correct
+            // continuation from a fresh start.
             f.b.reply { _ in .sse(events: FakeLLM.chatStream(model: "model-b", words: ["lo"], includeUsage: true)) }
             try await route(
                 f, #""stream_continuation":true,"stream_idle_timeout_ms":400,"#,
@@ -315,7 +317,12 @@ import Testing
             let (result, took) = try await timed { try await f.chat(streamBody) }
             #expect(contentText(result.body) == "Hello")
             #expect(dataLines(result.body).last == "[DONE]")
-            #expect(took >= .milliseconds(400) && took < .seconds(5))
+            #expect(result.body.components(separatedBy: "\"role\"").count == 2, "exactly one role chunk")
+            #expect(took >= .milliseconds(400))  // cut by the idle timeout, not before
+            #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+            let continuation = try #require(f.b.requests.first?.body["messages"]?.arrayValue)
+            #expect(continuation.count == 2)
+            #expect(continuation.last == ["role": "assistant", "content": "Hel"])
         }
     }
 
@@ -373,7 +380,10 @@ import Testing
             #expect(contentText(result.body) == "ab")
             #expect(!result.body.contains("\"x\""))
             #expect(dataLines(result.body).last == "[DONE]")
-            #expect(try await f.gw.metrics().contains("switchboard_stream_malformed_events_total{"))
+            // One malformed event, counted once for its route and instance.
+            #expect(
+                try await f.gw.sample("switchboard_stream_malformed_events_total", ["route_id": "ai", "node": "a"]) == 1
+            )
         }
     }
 

@@ -18,6 +18,9 @@ final class RawUpstream: Sendable {
         /// Read a request, never answer, and report when the gateway closes the connection
         /// (EOF or reset on the socket) through ``peerClosed``.
         case holdOpen
+        /// Read a request, answer 200 `text/event-stream` with `events` (chunked), then go
+        /// silent without closing, and report through ``peerClosed`` when the gateway closes.
+        case streamThenHold(events: [String])
     }
 
     /// One element each time the gateway closed a held connection (``Mode/holdOpen``).
@@ -98,6 +101,14 @@ final class RawUpstream: Sendable {
         }
     }
 
+    /// Blocks until the gateway closes the connection (EOF or reset), reports it, closes.
+    private func awaitPeerClose(_ fd: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while read(fd, &buffer, buffer.count) > 0 {}
+        peerClosedContinuation.yield(.now)
+        close(fd)
+    }
+
     private func reset(_ fd: Int32) {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
@@ -111,10 +122,14 @@ final class RawUpstream: Sendable {
             arrivedContinuation.yield()
             switch mode {
             case .holdOpen:
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                while read(fd, &buffer, buffer.count) > 0 {}
-                peerClosedContinuation.yield(.now)
-                close(fd)
+                awaitPeerClose(fd)
+                return
+            case .streamThenHold(let events):
+                var response =
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                for event in events { response += String(event.utf8.count, radix: 16) + "\r\n" + event + "\r\n" }
+                _ = Array(response.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                awaitPeerClose(fd)
                 return
             case .resetBeforeResponse:
                 reset(fd)
