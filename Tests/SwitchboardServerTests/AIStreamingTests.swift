@@ -170,7 +170,7 @@ func dataLines(_ text: String) -> [String] {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
             try await streamRoute(f)
-            let client = try RawClient(port: f.gw.gateway.port("proxy0")!)
+            let client = try RawClient(port: f.gw.port("proxy0"))
             let request =
                 "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
             for _ in 0..<2 {
@@ -198,7 +198,7 @@ func dataLines(_ text: String) -> [String] {
             try await f.route(
                 #"{"timeout":60000,"stream_idle_timeout_ms":60000,"request_timeout_ms":60000,"instances":[\#(instance)]}"#
             )
-            let client = try RawClient(port: try #require(f.gw.gateway.port("proxy0")))
+            let client = try RawClient(port: f.gw.port("proxy0"))
             client.send(
                 "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(streamBody.utf8.count)\r\n\r\n\(streamBody)"
             )

@@ -32,6 +32,7 @@ import Testing
             let quoted = lines.map {
                 $0.components(separatedBy: "\"").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
             }
+            try #require(quoted.allSatisfy { $0.count == 10 }, "\(lines)")
             // "request_line" "referer" "user agent" "upstream url" "request id" "type" "ttft" "model" "prompt" "completion"
             #expect(quoted[0][0] == "POST /anything HTTP/1.1")
             #expect(quoted[0][2] == "curl/8.6.0")
@@ -70,7 +71,7 @@ import Testing
             _ = try await f.chat(streamBody)
             let lines = try await f.gw.finalAccessLog()
                 .split(separator: "\n")
-            #expect(lines.count == 2)
+            try #require(lines.count == 2)
             let first = try JSONParser.parse(String(lines[0]))
             #expect(first["status"] == "200" && first["request_type"] == "ai_chat" && first["llm_model"] == "gpt-4")
             #expect(first["llm_summary"]?["prompt_tokens"] == 23 && first["llm_summary"]?["end_user_id"] == "u-7")

@@ -144,14 +144,14 @@ import Testing
                     #"{"uri":"/gpt","vars":[["post_arg.model","==","gpt-4o"]],"plugins":{"mocking":{"response_example":"ok"}}}"#
                 )).status == 201)
             // An unknown path answers at once without waiting for (or reading) a 60 MB body.
-            let client = try RawClient(port: gw.gateway.port("proxy0")!)
+            let client = try RawClient(port: gw.port("proxy0"))
             client.send(
                 "POST /unknown HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000000\r\n\r\n[0,0,0"
             )
             let unknown = await client.read(until: "Route Not Found")
             #expect(unknown.hasPrefix("HTTP/1.1 404"), "\(unknown.prefix(200))")
             // A path whose route reads the body: more than the pre-auth limit (1 MiB) is refused.
-            let other = try RawClient(port: gw.gateway.port("proxy0")!)
+            let other = try RawClient(port: gw.port("proxy0"))
             other.send(
                 "POST /gpt HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n[0,0"
             )

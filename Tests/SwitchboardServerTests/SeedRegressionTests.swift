@@ -123,7 +123,7 @@ import Testing
                 #"{"uri":"/anything","plugins":{"ai-proxy-multi":{"response_header_timeout_ms":60000,"instances":[\#(instance)]},"ai-rate-limiting":{"limit":1000,"time_window":60}}}"#
             #expect((try await gw.admin(.PUT, "/routes/ai", route)).status == 201)
 
-            let client = try RawClient(port: gw.gateway.port("proxy0")!)
+            let client = try RawClient(port: gw.port("proxy0"))
             let body = #"{"messages":[{"role":"user","content":"write a long essay"}],"max_tokens":100}"#
             client.send(
                 "POST /anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import SwitchboardCore
 import SwitchboardServer
+import Testing
 
 /// An access log a test reads: in `directory/access.log`, with `format` (or the default),
 /// as text or JSON lines.
@@ -28,7 +29,7 @@ final class TestGateway: @unchecked Sendable {
 
     static func makeDirectory() -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-test-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 
@@ -68,10 +69,15 @@ final class TestGateway: @unchecked Sendable {
         self.task = task
     }
 
-    var proxyBase: String { "http://127.0.0.1:\(gateway.port("proxy0")!)" }
-    var adminBase: String { "http://127.0.0.1:\(gateway.port("admin")!)" }
-    var metricsURL: String { "http://127.0.0.1:\(gateway.port("prometheus")!)/apisix/prometheus/metrics" }
-    var controlBase: String { "http://127.0.0.1:\(gateway.port("control")!)" }
+    /// The bound port of listener `name`; a listener that never bound fails the test, not the
+    /// test process.
+    func port(_ name: String) throws -> Int { try #require(gateway.port(name), "listener \(name) is not bound") }
+
+    // Port 0 (connection refused: the request fails with an error) for a listener that never bound.
+    var proxyBase: String { "http://127.0.0.1:\(gateway.port("proxy0") ?? 0)" }
+    var adminBase: String { "http://127.0.0.1:\(gateway.port("admin") ?? 0)" }
+    var metricsURL: String { "http://127.0.0.1:\(gateway.port("prometheus") ?? 0)/apisix/prometheus/metrics" }
+    var controlBase: String { "http://127.0.0.1:\(gateway.port("control") ?? 0)" }
 
     func stop() async {
         await gateway.stop()
