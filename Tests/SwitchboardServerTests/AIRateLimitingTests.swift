@@ -19,6 +19,46 @@ import Testing
         return f
     }
 
+    static let remaining = "x-ai-ratelimit-remaining-openai-instance"
+
+    /// A request whose upstream failed used nothing: its whole reservation (prompt + max_tokens)
+    /// is released, and the next request sees the full quota.
+    @Test func aReservationIsReleasedEntirelyWhenTheUpstreamFails() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(limited(#"{"limit":1000,"time_window":60}"#))
+            let calls = Counter()
+            f.a.reply { _ in
+                calls.next() == 0
+                    ? .json(status: 500, body: "oops") : .json(status: 200, body: FakeLLM.completion(model: "m"))
+            }
+            let body = #"{"max_tokens":600,"messages":[{"role":"user","content":"What is 1+1?"}]}"#
+            let failed = try await f.chat(body)
+            #expect(failed.status == 500 && failed.headers.first(name: Self.remaining) == "1000")
+            let next = try await f.chat(body)
+            #expect(next.status == 200)
+            #expect(next.headers.first(name: Self.remaining) == "1000", "nothing consumed, nothing still reserved")
+        }
+    }
+
+    /// Without `max_tokens` a request reserves its prompt plus the running average completion of
+    /// its counter, visible in the remaining quota of a request admitted while it is in flight.
+    @Test func withoutMaxTokensTheRunningAverageCompletionIsReserved() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(limited(#"{"limit":1000,"time_window":60}"#))
+            let calls = Counter()
+            let answer = FakeLLM.Reply.json(status: 200, body: FakeLLM.completion(model: "m", usage: (23, 40)))
+            f.a.reply { _ in calls.next() == 1 ? .gated(answer) : answer }
+            #expect(try await f.chat().headers.first(name: Self.remaining) == "1000")  // 63 spent, average 40
+            let inFlight = Task { try await f.chat() }
+            #expect(await eventually { f.a.requests.count == 2 })
+            // 1000 − 63 spent − (3 for "What is 1+1?" + 40 average) reserved by the one in flight.
+            let third = try await f.chat()
+            #expect(third.headers.first(name: Self.remaining) == "894")
+            f.a.openGate()
+            #expect(try await inFlight.value.status == 200)
+        }
+    }
+
     @Test func totalTokensSequence() async throws {
         try await withFixture { fx in
             let f = try await fx.own(limited(#"{"limit":30,"time_window":60}"#))
