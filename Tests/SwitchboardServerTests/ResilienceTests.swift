@@ -368,6 +368,80 @@ import Testing
         }
     }
 
+    /// A continuation is bound by the original stream's `max_response_bytes`: a's bytes and b's
+    /// each fit, together they do not, so b's answer is cut (it would be whole on a fresh count).
+    @Test func aContinuationCountsAgainstTheOriginalMaxResponseBytes() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let aWords = ["The", " answer", " to", " what", " you", " asked", " is", " this:"]
+            let aEvents = Array(
+                FakeLLM.chatStream(model: "model-a", words: aWords, includeUsage: false).prefix(1 + aWords.count))
+            let bEvents = FakeLLM.chatStream(
+                model: "model-b", words: [" 2", ",", " as", " it", " always", " is", "."], includeUsage: false)
+            let aBytes = aEvents.map(\.utf8.count).reduce(0, +)
+            let bBytes = bEvents.map(\.utf8.count).reduce(0, +)
+            let limit = max(aBytes, bBytes) + min(aBytes, bBytes) / 2
+            f.a.reply { _ in .sseTimed(events: aEvents.map { (0, $0) } + [(300, ": pause\n\n")], end: .cut) }
+            f.b.reply { _ in .sse(events: bEvents) }
+            try await route(
+                f, #""stream_continuation":true,"max_response_bytes":\#(limit),"#,
+                b: #","supports_assistant_prefill":true"#)
+            let result = try await f.chat(streamBody)
+            #expect(f.b.requests.count == 1)
+            let text = contentText(result.body)
+            // Cut about half-way through b's answer.
+            #expect(text.hasPrefix(aWords.joined()) && !text.hasSuffix(" always is."), "\(text)")
+            #expect(!result.body.contains("[DONE]"))
+            #expect(dataLines(result.body).last?.contains("stream_broken") == true)
+        }
+    }
+
+    /// The same for `max_stream_duration_ms`, counted from the original request: b's 900 ms of
+    /// chunks would fit in 1000 ms alone, not after a's 300 ms.
+    @Test func aContinuationCountsAgainstTheOriginalMaxStreamDuration() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in self.breakingStream(["Counting:"], end: .cut) }
+            let words = [" one", " two", " three", " four", " five", " six"]
+            let bEvents = FakeLLM.chatStream(model: "model-b", words: words, includeUsage: false)
+            // role at once, then one word every 150 ms, then finish and [DONE].
+            let timed = bEvents.enumerated().map { i, event in (i >= 1 && i <= words.count ? 150 : 0, event) }
+            f.b.reply { _ in .sseTimed(events: timed) }
+            try await route(
+                f, #""stream_continuation":true,"max_stream_duration_ms":1000,"#,
+                b: #","supports_assistant_prefill":true"#)
+            let result = try await f.chat(streamBody)
+            #expect(f.b.requests.count == 1)
+            let text = contentText(result.body)
+            #expect(text.hasPrefix("Counting:") && !text.hasSuffix(" six"), "\(text)")
+            #expect(!result.body.contains("[DONE]"))
+            #expect(dataLines(result.body).last?.contains("stream_broken") == true)
+        }
+    }
+
+    /// Every continuation of one break shares one `first_token_timeout_ms` window: a silent
+    /// first candidate spends it, and the next candidate is not tried at all.
+    @Test func theContinuationsOfOneBreakShareOneFirstTokenWindow() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let c = try await fx.own(FakeLLM.start(name: "c"))
+            f.a.reply { _ in self.breakingStream(["Hel"], end: .cut) }
+            f.b.reply { _ in .hang }
+            c.reply { _ in .sse(events: FakeLLM.chatStream(model: "model-c", words: ["lo"], includeUsage: false)) }
+            let prefill = #","supports_assistant_prefill":true"#
+            let a = f.instance("a", f.a, model: "model-a", extra: #","priority":2"#)
+            let b = f.instance("b", f.b, model: "model-b", extra: #","priority":1"# + prefill)
+            let cInstance = f.instance("c", c, model: "model-c", extra: prefill)
+            try await f.route(
+                #"{"stream_continuation":true,"first_token_timeout_ms":500,"instances":[\#(a),\#(b),\#(cInstance)]}"#)
+            let result = try await f.chat(streamBody)
+            #expect(f.b.requests.count == 1)
+            #expect(c.requests.isEmpty, "the window was spent on b")
+            #expect(contentText(result.body) == "Hel")
+            #expect(dataLines(result.body).last?.contains("stream_broken") == true)
+        }
+    }
+
     @Test func malformedEventsAreDroppedAndCounted() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
