@@ -67,6 +67,50 @@ import Testing
         }
     }
 
+    /// `retry-after-ms` is a retry hint like `Retry-After`, in milliseconds.
+    @Test func retryAfterMsIsHonoured() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let calls = Counter()
+            f.a.reply { _ in
+                calls.next() == 0
+                    ? .json(
+                        status: 429, body: #"{"error":{"message":"slow down"}}"#, headers: [("retry-after-ms", "700")])
+                    : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+            }
+            try await route(f, #""retry":{"per_instance":1,"backoff_ms":10,"jitter":false},"#)
+            #expect(try await f.chat().json["model"] == "model-a")
+            try #require(f.a.requests.count == 2)
+            let gap = f.a.requests[1].at - f.a.requests[0].at
+            #expect(gap >= .milliseconds(700), "retried after \(gap)")
+        }
+    }
+
+    /// OpenAI's `x-ratelimit-reset-requests` says when a bucket refills, not when to retry: the
+    /// retry waits the backoff (50 ms), and the header only sets the instance's cooldown (20 s).
+    @Test func xRateLimitResetSetsTheCooldownOnly() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            f.a.reply { _ in
+                .json(
+                    status: 429, body: #"{"error":{"message":"slow down"}}"#,
+                    headers: [("x-ratelimit-reset-requests", "20s")])
+            }
+            try await route(
+                f, #""fallback_strategy":["http_429"],"retry":{"per_instance":1,"backoff_ms":50,"jitter":false},"#,
+                a: #","checks":{"passive":{}}"#)
+            let sent = Date().timeIntervalSince1970
+            #expect(try await f.chat().json["model"] == "model-b")
+            try #require(f.a.requests.count == 2)
+            let gap = f.a.requests[1].at - f.a.requests[0].at
+            #expect(gap >= .milliseconds(50) && gap < .seconds(10), "retried after \(gap), not after the reset")
+            let until = try #require(try await f.gw.healthNode("a")?["cooldown_until"]?.doubleValue)
+            #expect(until >= sent + 19 && until <= Date().timeIntervalSince1970 + 20.5, "cooldown until \(until)")
+            for _ in 0..<3 { #expect(try await f.chat().json["model"] == "model-b") }
+            #expect(f.a.requests.count == 2)
+        }
+    }
+
     @Test func aRetryAfterLongerThanTheCapFallsOverAtOnce() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
