@@ -186,4 +186,48 @@ import Testing
             #expect(moved.status == 200 && moved.json["model"] == "model-a")
         }
     }
+
+    /// `chash` on a cookie, a variable (`arg_*`) and the consumer: each key stays on one
+    /// instance, and different keys spread over both (all clients here share one address, so
+    /// a key that is not read would put everything on one instance).
+    @Test(arguments: ["cookie", "vars", "consumer"])
+    func chashOnCookieVariableAndConsumer(hashOn: String) async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let users = ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"]
+            let key = ["cookie": #","key":"session""#, "vars": #","key":"arg_user""#, "consumer": ""][hashOn] ?? ""
+            var plugins = """
+                "ai-proxy-multi":{"balancer":{"algorithm":"chash","hash_on":"\(hashOn)"\(key)},
+                 "instances":[\(f.instance("a", f.a, model: "model-a")),\(f.instance("b", f.b, model: "model-b"))]}
+                """
+            if hashOn == "consumer" {
+                plugins += #","key-auth":{}"#
+                for user in users {
+                    let created = try await f.gw.admin(
+                        .PUT, "/consumers", #"{"username":"\#(user)","plugins":{"key-auth":{"key":"key-\#(user)"}}}"#)
+                    try #require(created.status == 201)
+                }
+            }
+            let route = try await f.gw.admin(.PUT, "/routes/ai", #"{"uri":"/anything","plugins":{\#(plugins)}}"#)
+            try #require(route.status == 201, "\(route.body)")
+            var byUser: [String: Set<String>] = [:]
+            for user in users {
+                for _ in 0..<3 {
+                    let result: HTTPResult
+                    switch hashOn {
+                    case "cookie": result = try await f.chat(headers: [("Cookie", "theme=dark; session=\(user)")])
+                    case "consumer": result = try await f.chat(headers: [("apikey", "key-\(user)")])
+                    default:
+                        result = try await f.gw.proxy(
+                            .POST, "/anything?user=\(user)", body: mathBody,
+                            headers: [("Content-Type", "application/json")])
+                    }
+                    try #require(result.status == 200, "\(result.body)")
+                    byUser[user, default: []].insert(result.json["model"]?.stringValue ?? "?")
+                }
+            }
+            #expect(byUser.values.allSatisfy { $0.count == 1 }, "\(byUser)")
+            #expect(Set(byUser.values.flatMap { $0 }) == ["model-a", "model-b"], "\(byUser)")
+        }
+    }
 }
