@@ -107,6 +107,25 @@ import Testing
         }
     }
 
+    /// A stream that breaks after content is a passive failure of its instance (a cut counts as
+    /// a TCP failure, an idle stall as a timeout), although its status was 200.
+    @Test func aStreamThatBreaksMidWayIsAPassiveFailure() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel"], includeUsage: false).prefix(2))
+            f.a.reply { _ in .sseTimed(events: events.map { (0, $0) } + [(300, ": pause\n\n")], end: .cut) }
+            let passive = #","checks":{"passive":{"unhealthy":{"tcp_failures":1},"cooldown":60}}"#
+            let a = f.instance("a", f.a, model: "model-a", extra: #","priority":1"# + passive)
+            try await f.route(#"{"instances":[\#(a),\#(f.instance("b", f.b, model: "model-b"))]}"#)
+            let broken = try await f.chat(streamBody)
+            #expect(broken.status == 200 && dataLines(broken.body).last?.contains("stream_broken") == true)
+            let node = try #require(try await f.gw.healthNode("a"))
+            #expect(node["status"] == "unhealthy" && node["passive"] == "ejected", "\(node)")
+            for _ in 0..<3 { #expect(try await f.chat().json["model"] == "model-b") }
+            #expect(f.a.requests.count == 1)
+        }
+    }
+
     @Test func retryAfterCoolsAnInstanceDown() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
