@@ -46,6 +46,25 @@ import Testing
         }
     }
 
+    /// A client's X-Request-Id is kept up to 200 bytes; a longer one is replaced by a generated
+    /// id, in the response and upstream alike.
+    @Test func anOverLongRequestIdIsReplaced() async throws {
+        try await withFixture { fx in
+            let upstream = try await fx.own(FakeUpstream.start(name: "u"))
+            let gw = try await fx.own(TestGateway.start())
+            let route = #"{"uri":"/api/*","upstream":{"nodes":{"\#(upstream.address)":1}}}"#
+            try #require((try await gw.admin(.PUT, "/routes/up", route)).status == 201)
+            let longest = String(repeating: "r", count: 200)
+            let kept = try await gw.proxy(.GET, "/api/a", headers: [("X-Request-Id", longest)])
+            #expect(kept.headers.first(name: "x-request-id") == longest)
+            #expect(kept.json["headers"]?["x-request-id"] == .string(longest))
+            let replaced = try await gw.proxy(.GET, "/api/b", headers: [("X-Request-Id", longest + "r")])
+            let id = try #require(replaced.headers.first(name: "x-request-id"))
+            #expect(id.count == 32 && id.allSatisfy(\.isHexDigit), "\(id)")
+            #expect(replaced.json["headers"]?["x-request-id"] == .string(id))
+        }
+    }
+
     @Test func unreachableUpstreamGives502() async throws {
         try await withFixture { fx in
             let gw = try await fx.own(TestGateway.start())
