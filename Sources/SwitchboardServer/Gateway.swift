@@ -40,6 +40,9 @@ public final class Gateway: Sendable {
     public static func prepare(config: GatewayConfig, logger: Logger, registry: PluginRegistry = .builtIn)
         async throws -> Gateway
     {
+        // A write to a pipe whose reader went away (stdout piped to a log shipper that died)
+        // must fail with EPIPE, not kill the process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         let format: LogFormat
         do { format = try LogFormat(config.accessLogFormat) } catch {
             throw GatewayConfig.Error("access_log.format: \(error)")
@@ -81,9 +84,14 @@ public final class Gateway: Sendable {
         var writer: AccessLogWriter?
         switch config.accessLog {
         case .off: writer = nil
-        case .stdout: writer = try AccessLogWriter(path: nil)
+        case .stdout:
+            writer = try AccessLogWriter(
+                path: nil, maxPending: config.accessLogBufferSize, onDrop: { metrics.accessLogLineDropped() })
         case .file(let path):
-            do { writer = try AccessLogWriter(path: path) } catch {
+            do {
+                writer = try AccessLogWriter(
+                    path: path, maxPending: config.accessLogBufferSize, onDrop: { metrics.accessLogLineDropped() })
+            } catch {
                 throw GatewayConfig.Error("cannot open access log \(path): \(error)")
             }
         }

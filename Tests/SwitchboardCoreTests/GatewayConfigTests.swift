@@ -26,6 +26,7 @@ import Testing
             access_log:
               path: "-"
               format: '$remote_addr $status'
+              buffer_size: 65536
             """
         let config = try GatewayConfig.parse(text, environment: ["SWITCHBOARD_ADMIN_KEY": "s3cret"])
         #expect(config.proxyListen.map(\.description) == ["0.0.0.0:9080", "[::1]:9081"])
@@ -33,6 +34,8 @@ import Testing
         #expect(config.adminKeys.map(\.role) == [.admin, .viewer])
         #expect(config.store == .file(path: "./routes.yaml"))
         #expect(config.accessLogFormat == "$remote_addr $status")
+        #expect(config.accessLogBufferSize == 65536)
+        #expect(throws: GatewayConfig.Error.self) { try GatewayConfig.parse("access_log: {buffer_size: 10}") }
     }
 
     @Test(

@@ -153,6 +153,55 @@ import Testing
         }
     }
 
+    /// A disk that stops taking writes (here a pipe nobody reads) never stalls a request:
+    /// beyond `access_log.buffer_size` lines are dropped whole and counted.
+    @Test func accessLogLinesAreDroppedNotWaitedForWhenTheBufferIsFull() async throws {
+        try await withFixture { fx in
+            let directory = TestGateway.makeDirectory()
+            let path = directory.appendingPathComponent("access.log").path
+            try #require(mkfifo(path, 0o600) == 0)
+            let reader = open(path, O_RDONLY | O_NONBLOCK)
+            try #require(reader >= 0)
+            defer { close(reader) }
+            let gw = try await fx.own(
+                TestGateway.start(directory: directory, accessLog: .text("$http_x_pad")) { config, _ in
+                    config.accessLogBufferSize = 64 * 1024
+                })
+            try #require(
+                (try await gw.admin(.PUT, "/routes/m", #"{"uri":"/m","plugins":{"mocking":{"response_example":"x"}}}"#))
+                    .status == 201)
+            // 40 lines of 8 KiB: more than the pipe (64 KiB), the buffer (64 KiB) and one write in
+            // progress can hold. Every request is answered all the same.
+            let pad = String(repeating: "p", count: 8 * 1024)
+            let requests = 40
+            let statuses = try await within(30) {
+                var statuses: [Int] = []
+                for _ in 0..<requests {
+                    statuses.append(try await gw.proxy(.GET, "/m", headers: [("X-Pad", pad)]).status)
+                }
+                return statuses
+            }
+            #expect(statuses == Array(repeating: 200, count: requests))
+            let dropped = try #require(try await gw.sample("switchboard_access_log_dropped_total"))
+            #expect(dropped >= 1)
+            // Drain the pipe and stop: what was kept is whole lines, never a partial one.
+            _ = fcntl(reader, F_SETFL, fcntl(reader, F_GETFL) & ~O_NONBLOCK)
+            let drained = Task.detached { () -> [UInt8] in
+                var received: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = read(reader, &buffer, buffer.count)
+                    if n <= 0 { return received }
+                    received += buffer[0..<n]
+                }
+            }
+            await gw.stop()
+            let lines = String(decoding: await drained.value, as: UTF8.self).split(separator: "\n")
+            #expect(lines.allSatisfy { $0 == pad })
+            #expect(lines.count + Int(dropped) == requests, "\(lines.count) kept, \(dropped) dropped")
+        }
+    }
+
     @Test func logFilesReopenOnSIGUSR1() async throws {
         try await withFixture { fx in
             let gw = try await fx.own(

@@ -63,6 +63,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var prometheusPath = "/apisix/prometheus/metrics"
     /// One JSON object per access log line instead of the format string.
     public var accessLogJSON = false
+    /// Bytes of access log lines held while the disk is slow; beyond that, lines are dropped.
+    public var accessLogBufferSize = 8 * 1024 * 1024
     public var store: StoreLocation = .sqlite(path: "./switchboard.db")
     public var accessLog: AccessLogTarget = .stdout
     public var accessLogFormat = GatewayConfig.defaultAccessLogFormat
@@ -124,6 +126,7 @@ public struct GatewayConfig: Sendable, Equatable {
                         "path": Schema(type: .string),
                         "format": Schema(type: .string, minLength: 1),
                         "json": Schema(type: .boolean),
+                        "buffer_size": Schema(type: .integer, minimum: 4096, maximum: 1_073_741_824),
                     ],
                     additionalProperties: .forbidden),
             ],
@@ -209,6 +212,7 @@ public struct GatewayConfig: Sendable, Equatable {
             }
             if let format = log["format"]?.stringValue { config.accessLogFormat = format }
             if let json = log["json"]?.boolValue { config.accessLogJSON = json }
+            if let size = log["buffer_size"]?.intValue { config.accessLogBufferSize = size }
         }
         return config
     }

@@ -9,15 +9,20 @@ public final class AccessLogWriter: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [UInt8] = []
     private var closed = false
-    private var dropped = 0
     private let path: String?
     private var descriptor: Int32
-    private let maxPending = 8 * 1024 * 1024
+    private let maxPending: Int
     private var thread: Thread?
+    /// Called (outside the lock) for each dropped line: the gateway counts them in a metric.
+    private let onDrop: @Sendable () -> Void
 
-    /// - Parameter path: a file to append to, or `nil` for standard output.
-    public init(path: String?) throws {
+    /// - Parameters:
+    ///   - path: a file to append to, or `nil` for standard output.
+    ///   - maxPending: bytes buffered before lines are dropped.
+    public init(path: String?, maxPending: Int = 8 * 1024 * 1024, onDrop: @escaping @Sendable () -> Void = {}) throws {
         self.path = path
+        self.maxPending = maxPending
+        self.onDrop = onDrop
         if let path {
             let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
@@ -33,13 +38,13 @@ public final class AccessLogWriter: @unchecked Sendable {
 
     public func write(line: [UInt8]) {
         condition.lock()
-        if pending.count + line.count > maxPending {
-            dropped += 1
-        } else {
+        let full = pending.count + line.count > maxPending
+        if !full {
             pending.append(contentsOf: line)
             condition.signal()
         }
         condition.unlock()
+        if full { onDrop() }
     }
 
     /// Waits until everything written so far is on disk (tests and shutdown).

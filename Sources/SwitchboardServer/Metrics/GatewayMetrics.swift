@@ -97,6 +97,11 @@ public final class GatewayMetrics: Sendable {
             "switchboard_llm_fallbacks_total", [("route_id", routeID), ("from", from), ("to", to), ("reason", reason)])
     }
 
+    /// An access log line dropped because the writer's buffer was full (a stalled disk).
+    func accessLogLineDropped() {
+        increment("switchboard_access_log_dropped_total", [])
+    }
+
     func rateLimitRejection(routeID: String, consumer: String, instance: String) {
         increment(
             "switchboard_ratelimit_rejections_total",
