@@ -198,4 +198,45 @@ import Testing
         let missing = try await HTTP.send(.GET, admin + "/routes")
         #expect(missing.status == 401)
     }
+
+    /// SIGTERM: the gateway stops accepting, lets the request in flight finish, and exits 0.
+    @Test func sigtermFinishesTheRequestInFlightAndExitsZero() async throws {
+        try await withFixture { fx in
+            let llm = try await fx.own(FakeLLM.start(name: "a"))
+            llm.reply { _ in .gated(.json(status: 200, body: FakeLLM.completion(model: "m"))) }
+            let directory = TestGateway.makeDirectory()
+            let proxyPort = try Self.freePort()
+            let adminPort = try Self.freePort()
+            let config = directory.appendingPathComponent("c.yaml")
+            try """
+            proxy: {listen: "127.0.0.1:\(proxyPort)"}
+            admin: {listen: "127.0.0.1:\(adminPort)", keys: [{key: k}]}
+            control: {enabled: false}
+            prometheus: {enabled: false}
+            access_log: {path: "off"}
+            """.write(to: config, atomically: true, encoding: .utf8)
+            let running = try Running(["serve", "--config", config.path], directory: directory)
+            try #require(await Self.waitForAdmin(adminPort, key: "k"))
+            let route =
+                #"{"uri":"/chat","plugins":{"ai-proxy-multi":{"instances":[{"name":"a","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"\#(llm.endpoint)"}}]}}}"#
+            let put = try await HTTP.send(
+                .PUT, "http://127.0.0.1:\(adminPort)/apisix/admin/routes/chat", body: route,
+                headers: [("X-API-KEY", "k")])
+            try #require(put.status == 201)
+            let inFlight = Task {
+                try await HTTP.send(
+                    .POST, "http://127.0.0.1:\(proxyPort)/chat", body: mathBody,
+                    headers: [("Content-Type", "application/json")])
+            }
+            #expect(await eventually { llm.requests.count == 1 })
+            running.child.signal(SIGTERM)
+            let exited = Task.detached { running.child.wait() }
+            // Shutting down: no new connections are accepted, while the request is still held.
+            #expect(await eventually { (try? RawClient(port: proxyPort)) == nil })
+            llm.openGate()
+            let answer = try await inFlight.value
+            #expect(answer.status == 200 && answer.json["model"] == "m")
+            #expect(await exited.value == 0, "\(running.stderr)")
+        }
+    }
 }
