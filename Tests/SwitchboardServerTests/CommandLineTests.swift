@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import SwitchboardCore
+import Synchronization
 import Testing
 
 /// Runs the real `switchboard` binary, as users and init systems do.
@@ -18,7 +19,7 @@ import Testing
     }
 
     /// A running `switchboard` process whose output goes to files.
-    final class Running: Sendable {
+    final class Running: Stoppable {
         let child: Spawned
         let stderrURL: URL
 
@@ -31,14 +32,30 @@ import Testing
 
         var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 
-        func kill(_ signal: Int32) {
+        private let reaped = Mutex(false)
+
+        /// Signals the process and waits for its exit (once: a reaped pid may be reused).
+        func kill(_ signal: Int32) async {
+            guard !reaped.withLock({ $0 }) else { return }
             child.signal(signal)
-            _ = child.wait()
+            _ = await onThread { self.child.wait() }
+            reaped.withLock { $0 = true }
+        }
+
+        func stop() async { await kill(SIGTERM) }
+
+        /// Waits for an exit the test caused itself; the exit status.
+        func exitStatus() async -> Int32 {
+            let status = await onThread { self.child.wait() }
+            reaped.withLock { $0 = true }
+            return status
         }
     }
 
-    static func run(_ arguments: [String], directory: URL) throws -> Finished {
-        let result = try Spawned.run(binary.path, arguments, directory: directory.path)
+    /// Runs the binary to completion (waiting on a thread of its own, see ``onThread(_:)``).
+    static func run(_ arguments: [String], directory: URL) async throws -> Finished {
+        let path = binary.path
+        let result = try await onThread { Result { try Spawned.run(path, arguments, directory: directory.path) } }.get()
         return Finished(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
@@ -67,24 +84,24 @@ import Testing
         }
     }
 
-    @Test func versionAndHelp() throws {
+    @Test func versionAndHelp() async throws {
         let directory = TestGateway.makeDirectory()
-        let version = try Self.run(["--version"], directory: directory)
+        let version = try await Self.run(["--version"], directory: directory)
         #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
         for command in [["--help"], ["serve", "--help"], ["validate", "--help"]] {
-            let help = try Self.run(command, directory: directory)
+            let help = try await Self.run(command, directory: directory)
             #expect(help.status == 0 && help.stdout.contains("USAGE"), "\(command)")
         }
     }
 
-    @Test func validateSaysWhatIsWrong() throws {
+    @Test func validateSaysWhatIsWrong() async throws {
         let directory = TestGateway.makeDirectory()
         let good = directory.appendingPathComponent("good.yaml")
         try "proxy:\n  listen: 127.0.0.1:9080\nstore: file:routes.yaml\n".write(
             to: good, atomically: true, encoding: .utf8)
         try "routes:\n  - {id: a, uri: /a, plugins: {mocking: {response_example: x}}}\n".write(
             to: directory.appendingPathComponent("routes.yaml"), atomically: true, encoding: .utf8)
-        let ok = try Self.run(["validate", "--config", good.path], directory: directory)
+        let ok = try await Self.run(["validate", "--config", good.path], directory: directory)
         #expect(ok.status == 0)
         #expect(ok.stdout.contains("configuration is valid"))
 
@@ -97,12 +114,12 @@ import Testing
         for (text, message) in cases {
             let bad = directory.appendingPathComponent("bad.yaml")
             try text.write(to: bad, atomically: true, encoding: .utf8)
-            let result = try Self.run(["validate", "--config", bad.path], directory: directory)
+            let result = try await Self.run(["validate", "--config", bad.path], directory: directory)
             #expect(result.status != 0, "\(text)")
             #expect(result.stderr.contains(message), "\(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         }
-        let missing = try Self.run(["validate", "--config", "/nonexistent.yaml"], directory: directory)
+        let missing = try await Self.run(["validate", "--config", "/nonexistent.yaml"], directory: directory)
         #expect(missing.status != 0 && missing.stderr.contains("cannot read config file /nonexistent.yaml"))
     }
 
@@ -111,7 +128,7 @@ import Testing
         text.hasSuffix("\n") && text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).count == 1
     }
 
-    @Test func startupProblemsExitWithOneLine() throws {
+    @Test func startupProblemsExitWithOneLine() async throws {
         let directory = TestGateway.makeDirectory()
         // A port held by a listening socket of ours (bound to 0, so no other test can take it).
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -136,7 +153,7 @@ import Testing
         prometheus: {enabled: false}
         store: sqlite:./s.db
         """.write(to: config, atomically: true, encoding: .utf8)
-        let inUse = try Self.run(["serve", "--config", config.path], directory: directory)
+        let inUse = try await Self.run(["serve", "--config", config.path], directory: directory)
         #expect(inUse.status == 1)
         #expect(inUse.stderr.hasPrefix("switchboard: cannot listen on 127.0.0.1:\(port)"), "\(inUse.stderr)")
         #expect(Self.isOneLine(inUse.stderr), "\(inUse.stderr)")
@@ -147,56 +164,58 @@ import Testing
             "store: sqlite:./dir.db\nadmin: {keys: [{key: k}]}\ncontrol: {enabled: false}\nprometheus: {enabled: false}\n"
             .write(
                 to: config, atomically: true, encoding: .utf8)
-        let unreadable = try Self.run(["serve", "--config", config.path], directory: directory)
+        let unreadable = try await Self.run(["serve", "--config", config.path], directory: directory)
         #expect(unreadable.status == 1)
         #expect(unreadable.stderr == "switchboard: cannot open store sqlite:./dir.db: it is a directory\n")
 
         try "proxy: {listen: [1, 2]}\nbogus: 1\n".write(to: config, atomically: true, encoding: .utf8)
-        let unknown = try Self.run(["serve", "--config", config.path], directory: directory)
+        let unknown = try await Self.run(["serve", "--config", config.path], directory: directory)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.hasPrefix("switchboard: ") && unknown.stderr.contains("found bogus"))
         #expect(Self.isOneLine(unknown.stderr), "\(unknown.stderr)")
     }
 
     @Test func survivesKill9AndKeepsItsGeneratedAdminKey() async throws {
-        let directory = TestGateway.makeDirectory()
-        let proxyPort = try Self.freePort()
-        let adminPort = try Self.freePort()
-        let config = directory.appendingPathComponent("c.yaml")
-        try """
-        proxy: {listen: "127.0.0.1:\(proxyPort)"}
-        admin: {listen: "127.0.0.1:\(adminPort)"}
-        control: {listen: "127.0.0.1:0"}
-        prometheus: {listen: "127.0.0.1:0"}
-        access_log: {path: "off"}
-        """.write(to: config, atomically: true, encoding: .utf8)
+        try await withFixture { fx in
+            let directory = TestGateway.makeDirectory()
+            let proxyPort = try Self.freePort()
+            let adminPort = try Self.freePort()
+            let config = directory.appendingPathComponent("c.yaml")
+            try """
+            proxy: {listen: "127.0.0.1:\(proxyPort)"}
+            admin: {listen: "127.0.0.1:\(adminPort)"}
+            control: {listen: "127.0.0.1:0"}
+            prometheus: {listen: "127.0.0.1:0"}
+            access_log: {path: "off"}
+            """.write(to: config, atomically: true, encoding: .utf8)
 
-        let first = try Running(["serve", "--config", config.path], directory: directory)
-        // The generated key is printed once on stderr; find it there.
-        var key = ""
-        _ = await eventually {
-            key =
-                first.stderr.split(separator: "\n").first { $0.hasPrefix("  ") }?.trimmingCharacters(in: .whitespaces)
-                ?? ""
-            return key.count == 64
+            let first = fx.own(try Running(["serve", "--config", config.path], directory: directory))
+            // The generated key is printed once on stderr; find it there.
+            var key = ""
+            _ = await eventually {
+                key =
+                    first.stderr.split(separator: "\n").first { $0.hasPrefix("  ") }?.trimmingCharacters(
+                        in: .whitespaces)
+                    ?? ""
+                return key.count == 64
+            }
+            #expect(key.count == 64)
+            #expect(await Self.waitForAdmin(adminPort, key: key))
+            let admin = "http://127.0.0.1:\(adminPort)/apisix/admin"
+            let put = try await HTTP.send(
+                .PUT, admin + "/routes/k9", body: #"{"uri":"/k9","plugins":{"mocking":{"response_example":"alive"}}}"#,
+                headers: [("X-API-KEY", key)])
+            #expect(put.status == 201)
+            await first.kill(SIGKILL)
+
+            let second = fx.own(try Running(["serve", "--config", config.path], directory: directory))
+            #expect(await Self.waitForAdmin(adminPort, key: key))
+            #expect(!second.stderr.contains(key))
+            let served = try await HTTP.send(.GET, "http://127.0.0.1:\(proxyPort)/k9")
+            #expect(served.body == "alive")
+            let missing = try await HTTP.send(.GET, admin + "/routes")
+            #expect(missing.status == 401)
         }
-        #expect(key.count == 64)
-        #expect(await Self.waitForAdmin(adminPort, key: key))
-        let admin = "http://127.0.0.1:\(adminPort)/apisix/admin"
-        let put = try await HTTP.send(
-            .PUT, admin + "/routes/k9", body: #"{"uri":"/k9","plugins":{"mocking":{"response_example":"alive"}}}"#,
-            headers: [("X-API-KEY", key)])
-        #expect(put.status == 201)
-        first.kill(SIGKILL)
-
-        let second = try Running(["serve", "--config", config.path], directory: directory)
-        defer { second.kill(SIGTERM) }
-        #expect(await Self.waitForAdmin(adminPort, key: key))
-        #expect(!second.stderr.contains(key))
-        let served = try await HTTP.send(.GET, "http://127.0.0.1:\(proxyPort)/k9")
-        #expect(served.body == "alive")
-        let missing = try await HTTP.send(.GET, admin + "/routes")
-        #expect(missing.status == 401)
     }
 
     /// SIGTERM: the gateway stops accepting, lets the request in flight finish, and exits 0.
@@ -215,7 +234,7 @@ import Testing
             prometheus: {enabled: false}
             access_log: {path: "off"}
             """.write(to: config, atomically: true, encoding: .utf8)
-            let running = try Running(["serve", "--config", config.path], directory: directory)
+            let running = fx.own(try Running(["serve", "--config", config.path], directory: directory))
             try #require(await Self.waitForAdmin(adminPort, key: "k"))
             let route =
                 #"{"uri":"/chat","plugins":{"ai-proxy-multi":{"instances":[{"name":"a","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"\#(llm.endpoint)"}}]}}}"#
@@ -230,7 +249,7 @@ import Testing
             }
             #expect(await eventually { llm.requests.count == 1 })
             running.child.signal(SIGTERM)
-            let exited = Task.detached { running.child.wait() }
+            let exited = Task { await running.exitStatus() }
             // Shutting down: no new connections are accepted, while the request is still held.
             #expect(await eventually { (try? RawClient(port: proxyPort)) == nil })
             llm.openGate()

@@ -7,10 +7,14 @@ import Testing
 @testable import SwitchboardServer
 
 @Suite struct HealthTests {
-    /// Answers probes on /health with 200 while `up`, else 500; chat as usual.
-    func probed(_ llm: FakeLLM, up: Flag) {
+    /// Answers probes on /health with 200 while `up`, else 500 (counted in `failed`); chat as usual.
+    func probed(_ llm: FakeLLM, up: Flag, failed: Counter = Counter()) {
         llm.reply { seen in
-            if seen.path == "/health" { return .json(status: up.isOn ? 200 : 500, body: "{}") }
+            if seen.path == "/health" {
+                if up.isOn { return .json(status: 200, body: "{}") }
+                failed.add()
+                return .json(status: 500, body: "{}")
+            }
             return FakeLLM.standard(name: llm.name)(seen)
         }
     }
@@ -19,7 +23,8 @@ import Testing
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
             let up = Flag(true)
-            probed(f.b, up: up)
+            let failedProbes = Counter()
+            probed(f.b, up: up, failed: failedProbes)
             let checks =
                 #","checks":{"active":{"http_path":"/health","healthy":{"interval":1,"successes":1},"unhealthy":{"interval":1,"http_failures":2}}}"#
             try await f.route(
@@ -29,21 +34,14 @@ import Testing
             #expect(await eventually { f.b.requests.contains { $0.path == "/health" } })
             #expect(f.b.requests.first { $0.path == "/health" }?.headers[.authorization] == "Bearer k-b")
             up.set(false)
-            // Out within unhealthy.interval × http_failures (+1 s).
-            let start = ContinuousClock.now
-            #expect(
-                try await eventually(timeout: .seconds(3)) {
-                    try await f.gw.healthNode("b")?["status"]?.stringValue == "unhealthy"
-                })
-            #expect(ContinuousClock.now - start < .seconds(3))
+            // Out once http_failures (2) probes in a row have failed: counted, not timed.
+            #expect(try await eventually { try await f.gw.healthNode("b")?["status"]?.stringValue == "unhealthy" })
+            #expect(failedProbes.value >= 2)
             let before = f.b.requests.filter { $0.path != "/health" }.count
             for _ in 0..<6 { #expect((try await f.chat()).json["model"] == "model-a") }
             #expect(f.b.requests.filter { $0.path != "/health" }.count == before)
             up.set(true)
-            #expect(
-                try await eventually(timeout: .seconds(3)) {
-                    try await f.gw.healthNode("b")?["status"]?.stringValue == "healthy"
-                })
+            #expect(try await eventually { try await f.gw.healthNode("b")?["status"]?.stringValue == "healthy" })
             var models: Set<String> = []
             for _ in 0..<4 { models.insert(try await f.chat().json["model"]?.stringValue ?? "") }
             #expect(models == ["model-a", "model-b"])
@@ -59,7 +57,7 @@ import Testing
                 #"{"instances":[\#(f.instance("a", f.a, model: "model-a", extra: tcp)),\#(f.instance("b", f.b, model: "model-b", extra: tcp))]}"#
             )
             #expect(
-                try await eventually(timeout: .seconds(3)) {
+                try await eventually {
                     let list = try await f.gw.control().arrayValue ?? []
                     return list.count == 2 && list.allSatisfy { $0["nodes"]?[0]?["status"] == "unhealthy" }
                 })
@@ -97,7 +95,7 @@ import Testing
             failing.set(false)
             // After the cooldown one trial request is let through; it succeeds and closes the breaker.
             #expect(
-                try await eventually(timeout: .seconds(5)) {
+                try await eventually {
                     try await f.gw.control().arrayValue?.first?["nodes"]?[0]?["available"] == true
                 })
             for _ in 0..<3 { _ = try await f.chat() }
@@ -113,11 +111,11 @@ import Testing
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
             let events = Array(FakeLLM.chatStream(model: "model-a", words: ["Hel"], includeUsage: false).prefix(2))
-            f.a.reply { _ in .sseTimed(events: events.map { (0, $0) } + [(300, ": pause\n\n")], end: .cut) }
+            f.a.reply { _ in .sse(events: events, end: .cut, gateAfter: events.count) }
             let passive = #","checks":{"passive":{"unhealthy":{"tcp_failures":1},"cooldown":60}}"#
             let a = f.instance("a", f.a, model: "model-a", extra: #","priority":1"# + passive)
             try await f.route(#"{"instances":[\#(a),\#(f.instance("b", f.b, model: "model-b"))]}"#)
-            let broken = try await f.chat(streamBody)
+            let broken = try await f.gw.streamOpeningGate(of: f.a, after: "Hel", body: streamBody)
             #expect(broken.status == 200 && dataLines(broken.body).last?.contains("stream_broken") == true)
             let node = try #require(try await f.gw.healthNode("a"))
             #expect(node["status"] == "unhealthy" && node["passive"] == "ejected", "\(node)")
@@ -126,20 +124,38 @@ import Testing
         }
     }
 
+    /// A 429's Retry-After cools the instance down for that long: a burst sent meanwhile goes
+    /// elsewhere (30 s: far longer than any burst takes), and the instance comes back after it
+    /// (1 s, on a second route).
     @Test func retryAfterCoolsAnInstanceDown() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            f.a.reply { _ in .json(status: 429, body: "slow down", headers: [("Retry-After", "3")]) }
+            f.a.reply { _ in .json(status: 429, body: "slow down", headers: [("Retry-After", "30")]) }
             let listed = #","checks":{"passive":{}}"#
+            let sent = Date().timeIntervalSince1970
             try await f.route(
                 #"{"fallback_strategy":["http_429"],"instances":[\#(f.instance("a", f.a, model: "model-a", extra: listed)),\#(f.instance("b", f.b, model: "model-b"))]}"#
             )
             for _ in 0..<5 { #expect((try await f.chat()).json["model"] == "model-b") }
             #expect(f.a.requests.count == 1)
-            let until = try await f.gw.control().arrayValue?.first?["nodes"]?[0]?["cooldown_until"]?.doubleValue ?? 0
-            #expect(until > Date().timeIntervalSince1970 && until < Date().timeIntervalSince1970 + 3.5)
-            f.a.reply(FakeLLM.standard(name: "a"))
-            #expect(try await eventually(timeout: .seconds(6)) { try await f.chat().json["model"] == "model-a" })
+            let until = try #require(try await f.gw.healthNode("a")?["cooldown_until"]?.doubleValue)
+            #expect(until >= sent + 29 && until <= Date().timeIntervalSince1970 + 30.5, "cooldown until \(until)")
+
+            // A second route whose a answers 429 with Retry-After 1 once, then works.
+            let calls = Counter()
+            f.a.reply { _ in
+                calls.next() == 0
+                    ? .json(status: 429, body: "slow down", headers: [("Retry-After", "1")])
+                    : .json(status: 200, body: FakeLLM.completion(model: "model-a"))
+            }
+            try await f.route(
+                #"{"fallback_strategy":["http_429"],"instances":[\#(f.instance("a", f.a, model: "model-a", extra: listed)),\#(f.instance("b", f.b, model: "model-b"))]}"#,
+                uri: "/again", id: "again")
+            let again = {
+                try await f.gw.proxy(.POST, "/again", body: mathBody, headers: [("Content-Type", "application/json")])
+            }
+            #expect(try await again().json["model"] == "model-b")
+            #expect(try await eventually { try await again().json["model"] == "model-a" })
         }
     }
 

@@ -132,13 +132,10 @@ import Testing
             _ = await arrived.next()
             let metrics = try await gw.metrics()
             #expect(sample(metrics, "apisix_llm_active_connections", ["node": "slow"]) == 1)
-            let left = ContinuousClock.now
             if how == "fin" { client.closeWrite() } else { client.reset() }
 
             // The upstream connection is closed by the gateway, not by a timeout (60 s here).
-            let closedAt = try await first(of: upstream.peerClosed, within: .seconds(10))
-            let delay = closedAt - left
-            #expect(delay < .seconds(5), "upstream closed \(delay) after the client left")
+            _ = try await first(of: upstream.peerClosed, within: .seconds(10))
 
             let line = try await gw.firstAccessLogLine()
             #expect(line == "499 ai_chat")

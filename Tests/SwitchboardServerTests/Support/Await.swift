@@ -44,3 +44,11 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
     }
     return try await condition()
 }
+
+/// Runs a blocking call (`waitpid`, a blocking `read`) on a thread of its own: blocking one of
+/// the two threads of the concurrency pool would starve every other test running beside it.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}

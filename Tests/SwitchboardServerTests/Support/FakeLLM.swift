@@ -70,6 +70,7 @@ final class FakeLLM: Sendable {
     }
 
     func openGate() { gate.open() }
+    func closeGate() { gate.close() }
 
     /// Suspends callers until opened; stays open.
     final class Gate: Sendable {
@@ -85,6 +86,9 @@ final class FakeLLM: Sendable {
                 if resumeNow { continuation.resume() }
             }
         }
+
+        /// Closes it again for the next request (waiters already released stay released).
+        func close() { state.withLock { $0.isOpen = false } }
 
         func open() {
             let waiters = state.withLock { state in
