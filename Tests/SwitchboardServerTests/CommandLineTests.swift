@@ -123,6 +123,23 @@ import Testing
         #expect(missing.status != 0 && missing.stderr.contains("cannot read config file /nonexistent.yaml"))
     }
 
+    /// A directory with a config file `c.yaml` for `serve`: proxy and admin on free loopback
+    /// ports (`adminKeys` appended to the admin block), no access log.
+    static func served(adminKeys: String) throws -> (directory: URL, config: URL, proxyPort: Int, adminPort: Int) {
+        let directory = TestGateway.makeDirectory()
+        let proxyPort = try freePort()
+        let adminPort = try freePort()
+        let config = directory.appendingPathComponent("c.yaml")
+        try """
+        proxy: {listen: "127.0.0.1:\(proxyPort)"}
+        admin: {listen: "127.0.0.1:\(adminPort)"\(adminKeys)}
+        control: {listen: "127.0.0.1:0"}
+        prometheus: {listen: "127.0.0.1:0"}
+        access_log: {path: "off"}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        return (directory, config, proxyPort, adminPort)
+    }
+
     /// Exactly one line, ending in a newline (what the README promises for startup problems).
     static func isOneLine(_ text: String) -> Bool {
         text.hasSuffix("\n") && text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).count == 1
@@ -177,17 +194,7 @@ import Testing
 
     @Test func survivesKill9AndKeepsItsGeneratedAdminKey() async throws {
         try await withFixture { fx in
-            let directory = TestGateway.makeDirectory()
-            let proxyPort = try Self.freePort()
-            let adminPort = try Self.freePort()
-            let config = directory.appendingPathComponent("c.yaml")
-            try """
-            proxy: {listen: "127.0.0.1:\(proxyPort)"}
-            admin: {listen: "127.0.0.1:\(adminPort)"}
-            control: {listen: "127.0.0.1:0"}
-            prometheus: {listen: "127.0.0.1:0"}
-            access_log: {path: "off"}
-            """.write(to: config, atomically: true, encoding: .utf8)
+            let (directory, config, proxyPort, adminPort) = try Self.served(adminKeys: "")
 
             let first = fx.own(try Running(["serve", "--config", config.path], directory: directory))
             // The generated key is printed once on stderr; find it there.
@@ -223,17 +230,7 @@ import Testing
         try await withFixture { fx in
             let llm = try await fx.own(FakeLLM.start(name: "a"))
             llm.reply { _ in .gated(.json(status: 200, body: FakeLLM.completion(model: "m"))) }
-            let directory = TestGateway.makeDirectory()
-            let proxyPort = try Self.freePort()
-            let adminPort = try Self.freePort()
-            let config = directory.appendingPathComponent("c.yaml")
-            try """
-            proxy: {listen: "127.0.0.1:\(proxyPort)"}
-            admin: {listen: "127.0.0.1:\(adminPort)", keys: [{key: k}]}
-            control: {enabled: false}
-            prometheus: {enabled: false}
-            access_log: {path: "off"}
-            """.write(to: config, atomically: true, encoding: .utf8)
+            let (directory, config, proxyPort, adminPort) = try Self.served(adminKeys: ", keys: [{key: k}]")
             let running = fx.own(try Running(["serve", "--config", config.path], directory: directory))
             try #require(await Self.waitForAdmin(adminPort, key: "k"))
             let route =

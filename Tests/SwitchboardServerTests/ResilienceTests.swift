@@ -8,7 +8,7 @@ import Testing
 /// each instance saw and when, and how long the request took. Time bounds are the behaviour
 /// under test (a wait of at least `Retry-After`; a silent upstream released long before its
 /// silence ends), not speed targets.
-@Suite(.serialized) struct ResilienceTests {
+@Suite struct ResilienceTests {
     /// `a` (priority 1, tried first) and `b`, with `plugin` fields before the instances.
     func route(_ f: AIFixture, _ plugin: String, a aExtra: String = "", b bExtra: String = "") async throws {
         let a = f.instance("a", f.a, model: "model-a", extra: #","priority":1"# + aExtra)
@@ -192,11 +192,11 @@ import Testing
                 AIFixture.start(accessLog: .text("$status $llm_error_class $llm_model")))
             f.a.reply { _ in .hang }
             try await route(
-                f, #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":300,"retry":{"per_instance":2},"#)
+                f, #""fallback_strategy":["http_5xx"],"response_header_timeout_ms":1000,"retry":{"per_instance":2},"#)
             let (result, took) = try await timed { try await f.chat() }
             #expect(result.status == 200 && result.json["model"] == "model-b")
             #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
-            #expect(took >= .milliseconds(300))  // the hang itself would outlast the client (30 s)
+            #expect(took >= .milliseconds(1000))  // the hang itself would outlast the client (30 s)
             #expect(try await f.gw.metrics().contains(#"class="header_timeout""#))
             let log = try await f.gw.finalAccessLog()
             #expect(log == "200 header_timeout model-b\n")
@@ -209,13 +209,13 @@ import Testing
             let role = FakeLLM.chunk(model: "model-a", delta: ["role": "assistant", "content": ""])
             let late = FakeLLM.chunk(model: "model-a", delta: ["content": "late"])
             f.a.reply { _ in .sseTimed(events: [(0, role), (20000, late)]) }
-            try await route(f, #""fallback_strategy":["http_5xx"],"first_token_timeout_ms":400,"#)
+            try await route(f, #""fallback_strategy":["http_5xx"],"first_token_timeout_ms":1000,"#)
             let (result, took) = try await timed { try await f.chat(streamBody) }
             #expect(result.status == 200)
             #expect(result.body.contains("model-b") && !result.body.contains("late"))
             #expect(result.body.components(separatedBy: "\"role\"").count == 2)
             #expect(dataLines(result.body).last == "[DONE]")
-            #expect(took >= .milliseconds(400))
+            #expect(took >= .milliseconds(1000))
             #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
         }
     }
@@ -359,13 +359,13 @@ import Testing
             // continuation from a fresh start.
             f.b.reply { _ in .sse(events: FakeLLM.chatStream(model: "model-b", words: ["lo"], includeUsage: true)) }
             try await route(
-                f, #""stream_continuation":true,"stream_idle_timeout_ms":400,"#,
+                f, #""stream_continuation":true,"stream_idle_timeout_ms":1000,"#,
                 b: #","supports_assistant_prefill":true"#)
             let (result, took) = try await timed { try await f.chat(streamBody) }
             #expect(contentText(result.body) == "Hello")
             #expect(dataLines(result.body).last == "[DONE]")
             #expect(result.body.components(separatedBy: "\"role\"").count == 2, "exactly one role chunk")
-            #expect(took >= .milliseconds(400))  // cut by the idle timeout, not before
+            #expect(took >= .milliseconds(1000))  // cut by the idle timeout, not before
             #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
             let continuation = try #require(f.b.requests.first?.body["messages"]?.arrayValue)
             #expect(continuation.count == 2)
@@ -444,19 +444,19 @@ import Testing
         }
     }
 
-    /// The same for `max_stream_duration_ms`, counted from the original request: b's 900 ms of
-    /// chunks would fit in 1000 ms alone, not after the 400 ms a took to answer.
+    /// The same for `max_stream_duration_ms`, counted from the original request: b's 2.4 s of
+    /// chunks would fit in 3 s alone, not after the second a took to answer.
     @Test func aContinuationCountsAgainstTheOriginalMaxStreamDuration() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            f.a.reply { _ in .delayed(400, self.breakingStream(["Counting:"], end: .cut)) }
+            f.a.reply { _ in .delayed(1000, self.breakingStream(["Counting:"], end: .cut)) }
             let words = [" one", " two", " three", " four", " five", " six"]
             let bEvents = FakeLLM.chatStream(model: "model-b", words: words, includeUsage: false)
-            // role at once, then one word every 150 ms, then finish and [DONE].
-            let timed = bEvents.enumerated().map { i, event in (i >= 1 && i <= words.count ? 150 : 0, event) }
+            // role at once, then one word every 400 ms, then finish and [DONE].
+            let timed = bEvents.enumerated().map { i, event in (i >= 1 && i <= words.count ? 400 : 0, event) }
             f.b.reply { _ in .sseTimed(events: timed) }
             try await route(
-                f, #""stream_continuation":true,"max_stream_duration_ms":1000,"#,
+                f, #""stream_continuation":true,"max_stream_duration_ms":3000,"#,
                 b: #","supports_assistant_prefill":true"#)
             let result = try await f.gw.streamOpeningGate(of: f.a, after: "Counting:", body: streamBody)
             #expect(f.b.requests.count == 1)
@@ -481,7 +481,7 @@ import Testing
             let b = f.instance("b", f.b, model: "model-b", extra: #","priority":1"# + prefill)
             let cInstance = f.instance("c", c, model: "model-c", extra: prefill)
             try await f.route(
-                #"{"stream_continuation":true,"first_token_timeout_ms":500,"instances":[\#(a),\#(b),\#(cInstance)]}"#)
+                #"{"stream_continuation":true,"first_token_timeout_ms":1500,"instances":[\#(a),\#(b),\#(cInstance)]}"#)
             let result = try await f.gw.streamOpeningGate(of: f.a, after: "Hel", body: streamBody)
             #expect(f.b.requests.count == 1)
             #expect(c.requests.isEmpty, "the window was spent on b")
