@@ -102,11 +102,11 @@ func dataLines(_ text: String) -> [String] {
                 default: return .json(status: 503, body: "busy")
                 }
             }
-            // The first token must come within 1 s (the silent variant); the working instance's
-            // stream may pause longer on a loaded machine without being cut (idle timeout 5 s).
+            // The first token must come within 3 s (the silent variant); the working instance's
+            // stream may pause longer on a loaded machine without being cut (idle timeout 10 s).
             try await streamRoute(
                 f, strategy: #""fallback_strategy":"http_5xx","#,
-                extra: #""timeout":5000,"first_token_timeout_ms":1000,"#, second: true)
+                extra: #""timeout":10000,"first_token_timeout_ms":3000,"#, second: true)
             let result = try await f.chat(streamBody)
             #expect(result.status == 200)
             let data = dataLines(result.body)
