@@ -313,6 +313,12 @@ import Testing
         return .sse(events: events, end: end, gateAfter: events.count)
     }
 
+    /// A stream that ended with the gateway's in-band `stream_broken` error and no `[DONE]`.
+    func expectBrokenInBand(_ body: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(dataLines(body).last?.contains("stream_broken") == true, sourceLocation: sourceLocation)
+        #expect(!body.contains("[DONE]"), sourceLocation: sourceLocation)
+    }
+
     func contentText(_ body: String) -> String {
         dataLines(body).compactMap { line -> String? in
             guard let json = try? JSONParser.parse(line) else { return nil }
@@ -394,8 +400,7 @@ import Testing
             f.a.closeGate()
             let broken = try await f.gw.streamOpeningGate(of: f.a, after: "Hel", body: streamBody)
             #expect(contentText(broken.body) == "Hel")
-            #expect(dataLines(broken.body).last?.contains("stream_broken") == true)
-            #expect(!broken.body.contains("[DONE]"))
+            expectBrokenInBand(broken.body)
             #expect(f.a.requests.count == 3 && f.b.requests.isEmpty)
         }
     }
@@ -439,8 +444,7 @@ import Testing
             let text = contentText(result.body)
             // Cut about half-way through b's answer.
             #expect(text.hasPrefix(aWords.joined()) && !text.hasSuffix(" always is."), "\(text)")
-            #expect(!result.body.contains("[DONE]"))
-            #expect(dataLines(result.body).last?.contains("stream_broken") == true)
+            expectBrokenInBand(result.body)
         }
     }
 
@@ -462,8 +466,7 @@ import Testing
             #expect(f.b.requests.count == 1)
             let text = contentText(result.body)
             #expect(text.hasPrefix("Counting:") && !text.hasSuffix(" eight"), "\(text)")
-            #expect(!result.body.contains("[DONE]"))
-            #expect(dataLines(result.body).last?.contains("stream_broken") == true)
+            expectBrokenInBand(result.body)
         }
     }
 
@@ -486,7 +489,7 @@ import Testing
             #expect(f.b.requests.count == 1)
             #expect(c.requests.isEmpty, "the window was spent on b")
             #expect(contentText(result.body) == "Hel")
-            #expect(dataLines(result.body).last?.contains("stream_broken") == true)
+            expectBrokenInBand(result.body)
         }
     }
 
