@@ -4,6 +4,7 @@
 # The `openai` Python package (for the test that drives the gateway with the official client)
 # is installed from PyPI into a virtual environment in .build/venv when missing there; that
 # environment's bin directory goes first on PATH, so the test's `python3` is the venv's.
+# PostgreSQL (for the cluster tests) is started by scripts/postgres.sh, see there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,9 @@ swift format lint --strict -r Sources Tests
 
 echo "== swift build --build-tests"
 swift build --build-tests
+
+# The cluster tests need a PostgreSQL server: a throw-away one, stopped when this script ends.
+source scripts/postgres.sh
 
 echo "== swift test"
 swift test --skip-build

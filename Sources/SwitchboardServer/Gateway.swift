@@ -51,7 +51,7 @@ public final class Gateway: Sendable {
         switch config.store {
         case .sqlite(let path): store = try await SQLiteConfigStore.open(path: path, logger: logger)
         case .file(let path): store = FileConfigStore(path: path, logger: logger)
-        case .postgres: throw GatewayConfig.Error("store postgres:// is not supported by this build yet")
+        case .postgres(let dsn): store = try await PostgresConfigStore.open(dsn, logger: logger)
         }
         let holder = SnapshotHolder()
         let clients = UpstreamClients()
@@ -71,13 +71,17 @@ public final class Gateway: Sendable {
             if let stored = try await store.metadata("admin_key") {
                 key = stored
             } else {
-                key = AdminKeyring.generateKey()
-                try await store.setMetadata("admin_key", key)
-                let persisted = store.isWritable ? "kept in \(store.location)" : "valid until restart"
-                FileHandle.standardError.write(
-                    Data(
-                        "switchboard: no admin key configured; generated one (\(persisted)), shown only now:\n  \(key)\n"
-                            .utf8))
+                let generated = AdminKeyring.generateKey()
+                // Nodes of a cluster starting together: the first one's key is kept, and only
+                // the node that made it shows it.
+                key = try await store.setMetadataIfAbsent("admin_key", generated)
+                if key == generated {
+                    let persisted = store.isWritable ? "kept in \(store.location)" : "valid until restart"
+                    FileHandle.standardError.write(
+                        Data(
+                            "switchboard: no admin key configured; generated one (\(persisted)), shown only now:\n  \(key)\n"
+                                .utf8))
+                }
             }
             keys = [(key, .admin)]
         }

@@ -23,6 +23,12 @@ public protocol ConfigStore: Sendable {
     /// Small key/value facts of the store itself (e.g. the generated admin key).
     func metadata(_ key: String) async throws -> String?
     func setMetadata(_ key: String, _ value: String) async throws
+    /// Stores `value` unless `key` has one already; returns what is stored. Nodes of a cluster
+    /// that start together agree on one generated admin key this way.
+    func setMetadataIfAbsent(_ key: String, _ value: String) async throws -> String
+    /// A number for a `POST`ed object's id that no other node of a cluster hands out; `nil`
+    /// when the process is the only writer (it numbers ids itself).
+    func allocateID() async throws -> Int?
     /// Calls `onChange` with the full new content whenever the configuration was changed outside
     /// this process, or `onFailure` when the changed content cannot be read. Returns when the
     /// task is cancelled.
@@ -33,8 +39,26 @@ public protocol ConfigStore: Sendable {
     func close() async throws
 }
 
+extension ConfigStore {
+    /// One writer: read, then write.
+    public func setMetadataIfAbsent(_ key: String, _ value: String) async throws -> String {
+        if let stored = try await metadata(key) { return stored }
+        try await setMetadata(key, value)
+        return value
+    }
+
+    public func allocateID() async throws -> Int? { nil }
+}
+
 /// A store that cannot be used; `description` is the one line shown to the user.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The store could not be reached (a cluster's database is down): the write changed nothing
+/// and can be tried again, so the Admin API answers 503.
+public struct StoreUnavailable: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }

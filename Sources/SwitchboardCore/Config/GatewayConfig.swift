@@ -20,7 +20,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public enum StoreLocation: Sendable, Equatable {
         case sqlite(path: String)
         case file(path: String)
-        case postgres(url: String)
+        /// A cluster: every node shares the configuration (and `policy: cluster` quotas) there.
+        case postgres(PostgresDSN)
 
         public init?(_ text: String) {
             if text.hasPrefix("sqlite:") {
@@ -31,8 +32,10 @@ public struct GatewayConfig: Sendable, Equatable {
                 let path = String(text.dropFirst("file:".count))
                 guard !path.isEmpty else { return nil }
                 self = .file(path: path.hasPrefix("//") ? String(path.dropFirst(2)) : path)
-            } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
-                self = .postgres(url: text)
+            } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://"),
+                let dsn = try? PostgresDSN(text)
+            {
+                self = .postgres(dsn)
             } else {
                 return nil
             }
@@ -194,13 +197,17 @@ public struct GatewayConfig: Sendable, Equatable {
             if control["enabled"]?.boolValue == false { config.controlListen = nil }
         }
         if let store = value["store"]?.stringValue {
-            guard let location = StoreLocation(store) else {
-                throw Error("\(source): store \"\(store)\" is not sqlite:PATH, file:PATH or postgres://...")
+            if store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") {
+                do { config.store = .postgres(try PostgresDSN(store)) } catch {
+                    throw Error("\(source): store: \(error)")
+                }
+            } else if let location = StoreLocation(store) {
+                config.store = location
+            } else {
+                // A mistyped scheme may still carry a password: never echo what follows `//`.
+                let shown = store.contains("@") ? String(store.prefix { $0 != ":" }) + ":..." : store
+                throw Error("\(source): store \"\(shown)\" is not sqlite:PATH, file:PATH or postgres://...")
             }
-            if case .postgres = location {
-                throw Error("\(source): store postgres:// is not supported by this build yet")
-            }
-            config.store = location
         }
         if let log = value["access_log"] {
             if let path = log["path"]?.stringValue {

@@ -187,7 +187,7 @@ public struct AdminResponder: HTTPResponder {
             guard id == nil, var value = body else { throw unsupported() }
             try forbidTimestamps(value)
             if value["id"] != nil { throw .badRequest("wrong \(kind.singular) id, do not need it") }
-            let newID = await manager.nextID()
+            let newID = try await manager.nextID()
             value["id"] = .string(newID)
             let (record, created) = try await manager.put(kind, id: newID, value: value)
             return written(record, created: created)

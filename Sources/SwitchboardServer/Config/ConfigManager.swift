@@ -66,9 +66,12 @@ public actor ConfigManager {
         publish()
     }
 
-    /// Replaces everything with new store content (standalone file edited). An invalid file
-    /// leaves the current configuration in force.
-    public func reload(_ records: [StoredResource]) {
+    /// Replaces everything with new store content (standalone file edited, another node of a
+    /// cluster wrote). An invalid file leaves the current configuration in force. Waits for a
+    /// write of this node in progress, so the two never interleave.
+    public func reload(_ records: [StoredResource]) async {
+        await beginWrite()
+        defer { endWrite() }
         do {
             state = try buildState(records, strict: true)
             publish()
@@ -114,9 +117,16 @@ public actor ConfigManager {
         compiler.health.commit(generation)
     }
 
-    /// A fresh id for `POST`.
-    public func nextID() -> String {
-        ids.next(atLeast: state.revision + 1)
+    /// A fresh id for `POST`: from the store when it is shared by a cluster (no two nodes hand
+    /// out the same), else numbered here.
+    public func nextID() async throws(Rejection) -> String {
+        do {
+            if let shared = try await store.allocateID() { return IDGenerator.format(shared) }
+        } catch {
+            logger.error("store could not allocate an id: \(error)")
+            throw Rejection(503, ["error_msg": .string("configuration store unavailable: \(error)")])
+        }
+        return ids.next(atLeast: state.revision + 1)
     }
 
     private func beginWrite() async {
@@ -235,6 +245,9 @@ public actor ConfigManager {
     private func persist(_ changes: [StoreChange]) async throws(Rejection) {
         do {
             try await store.apply(changes)
+        } catch let error as StoreUnavailable {
+            logger.error("store write refused, the store is unavailable: \(error)")
+            throw Rejection(503, ["error_msg": .string("configuration store unavailable: \(error)")])
         } catch {
             logger.error("store write failed: \(error)")
             throw Rejection(500, ["error_msg": .string("failed to write to the store: \(error)")])

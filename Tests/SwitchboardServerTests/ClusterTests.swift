@@ -1,0 +1,137 @@
+import Foundation
+import NIOHTTP1
+import SwitchboardCore
+import SwitchboardStore
+import Testing
+
+/// Several gateway nodes on one PostgreSQL database (`store: postgres://...`): what one node's
+/// Admin API writes, every node serves. Each test gets a database of its own on the server that
+/// `scripts/test.sh` starts.
+@Suite(.enabled(if: TestPostgres.isAvailable, "needs the PostgreSQL server scripts/test.sh starts"))
+struct ClusterTests {
+    /// A gateway node on `dsn`, catching up every `catchUp` (the default is 5 s).
+    func node(_ fx: Fixtures, _ dsn: PostgresDSN, keys: Bool = true) async throws -> TestGateway {
+        try await fx.own(
+            TestGateway.start { config, _ in
+                config.store = .postgres(dsn)
+                if !keys { config.adminKeys = [] }
+            })
+    }
+
+    static let mock = #"{"uri":"/m","plugins":{"mocking":{"response_example":"v1"}}}"#
+
+    @Test func aWriteOnOneNodeIsServedByTheOther() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let a = try await node(fx, dsn)
+            let b = try await node(fx, dsn)
+            try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
+            #expect(try await eventually { try await b.proxy(.GET, "/m").body == "v1" })
+            // B's Admin API reads what A wrote, with the same envelope.
+            let read = try await b.admin(.GET, "/routes/m")
+            #expect(read.status == 200 && read.json["value"]?["uri"] == "/m")
+
+            let update = #"{"uri":"/m","plugins":{"mocking":{"response_example":"v2"}}}"#
+            #expect((try await b.admin(.PUT, "/routes/m", update)).status == 200)
+            #expect(try await eventually { try await a.proxy(.GET, "/m").body == "v2" })
+
+            #expect((try await a.admin(.DELETE, "/routes/m")).status == 200)
+            #expect(try await eventually { try await b.proxy(.GET, "/m").status == 404 })
+        }
+    }
+
+    /// POST ids come from the database: two nodes creating at once never hand out the same one.
+    @Test func postsOnTwoNodesAtOnceGetDistinctIDs() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let a = try await node(fx, dsn)
+            let b = try await node(fx, dsn)
+            let ids = try await withThrowingTaskGroup(of: String?.self) { group in
+                for i in 0..<20 {
+                    let gateway = i % 2 == 0 ? a : b
+                    group.addTask {
+                        let created = try await gateway.admin(.POST, "/upstreams", #"{"nodes":{"127.0.0.1:1":1}}"#)
+                        return created.status == 201 ? created.json["value"]?["id"]?.stringValue : nil
+                    }
+                }
+                var ids: [String?] = []
+                for try await id in group { ids.append(id) }
+                return ids
+            }
+            #expect(ids.allSatisfy { $0 != nil })
+            #expect(Set(ids.compactMap { $0 }).count == 20)
+            for gateway in [a, b] {
+                #expect(
+                    try await eventually { try await gateway.admin(.GET, "/upstreams").json["total"] == 20 })
+            }
+        }
+    }
+
+    /// Nodes started together without configured admin keys agree on one generated key.
+    @Test func theGeneratedAdminKeyIsOneForTheCluster() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            async let first = node(fx, dsn, keys: false)
+            async let second = node(fx, dsn, keys: false)
+            let (a, b) = try await (first, second)
+            let key = try #require(
+                try await TestPostgres.value(on: dsn, "SELECT value FROM switchboard_meta WHERE key = 'admin_key'"))
+            #expect(key.count == 64)
+            for gateway in [a, b] {
+                #expect((try await gateway.admin(.GET, "/routes", key: key)).status == 200)
+            }
+        }
+    }
+
+    /// The database goes away: the node keeps serving what it has, refuses writes with 503 and
+    /// changes nothing; when the database is back, writes work again.
+    @Test func aDatabaseOutageKeepsServingAndRefusesWrites() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let a = try await node(fx, dsn)
+            try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
+            let server = try #require(TestPostgres.server)
+            try await TestPostgres.run(on: server, "ALTER DATABASE \(dsn.database) ALLOW_CONNECTIONS false")
+            try await TestPostgres.run(
+                on: server,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(dsn.database)'")
+            #expect(try await a.proxy(.GET, "/m").body == "v1")
+            let refused = try await a.admin(
+                .PUT, "/routes/n", #"{"uri":"/n","plugins":{"mocking":{"response_example":"n"}}}"#)
+            #expect(refused.status == 503, "\(refused.body)")
+            #expect(
+                refused.json["error_msg"]?.stringValue?.hasPrefix("configuration store unavailable: ") == true,
+                "\(refused.body)")
+            #expect((try await a.proxy(.GET, "/n")).status == 404)
+            #expect(try await a.proxy(.GET, "/m").body == "v1")
+            try await TestPostgres.run(on: server, "ALTER DATABASE \(dsn.database) ALLOW_CONNECTIONS true")
+            #expect(
+                try await eventually {
+                    try await a.admin(
+                        .PUT, "/routes/n", #"{"uri":"/n","plugins":{"mocking":{"response_example":"n"}}}"#
+                    ).status == 201
+                })
+            #expect(try await TestPostgres.value(on: dsn, "SELECT count(*)::text FROM switchboard_resources") == "2")
+        }
+    }
+
+    /// The store's name in logs and errors never carries the password.
+    @Test func theDSNPasswordIsNeverShown() async throws {
+        let dsn = try PostgresDSN("postgres://switchboard:hunter2@127.0.0.1:1/cluster")
+        #expect(dsn.redacted == "postgres://switchboard:***@127.0.0.1:1/cluster?sslmode=disable")
+        do {
+            let store = try await PostgresConfigStore.open(
+                dsn, logger: quietLogger, startupTimeout: .milliseconds(300))
+            try await store.close()
+            Issue.record("opened a store on a closed port")
+        } catch {
+            #expect("\(error)".contains("postgres://switchboard:***@127.0.0.1:1/cluster"), "\(error)")
+            #expect(!"\(error)".contains("hunter2"))
+        }
+        // A mistyped scheme is not echoed with what follows it either.
+        #expect(throws: GatewayConfig.Error.self) { try GatewayConfig.parse("store: postgress://u:hunter2@h/db") }
+        do { _ = try GatewayConfig.parse("store: postgress://u:hunter2@h/db") } catch {
+            #expect(!"\(error)".contains("hunter2"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SwitchboardCore
+
+/// The PostgreSQL server `scripts/test.sh` starts for the cluster tests (`SWITCHBOARD_TEST_POSTGRES`).
+enum TestPostgres {
+    static let server: PostgresDSN? = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_POSTGRES"].flatMap {
+        try? PostgresDSN($0)
+    }
+
+    /// Whether the server is there; the cluster suites are skipped (and say so) without it.
+    static var isAvailable: Bool { server != nil }
+
+    struct Missing: Error, CustomStringConvertible {
+        var description: String { "SWITCHBOARD_TEST_POSTGRES is not set: run the tests with scripts/test.sh" }
+    }
+
+    /// A new, empty database on the test server, so that tests running at once share nothing.
+    static func freshDatabase() async throws -> PostgresDSN {
+        guard let server else { throw Missing() }
+        let name = "sb_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await run(on: server, "CREATE DATABASE \(name)")
+        var dsn = server
+        dsn.database = name
+        return dsn
+    }
+
+    /// Runs one statement (unbound text: only for statements the tests write themselves).
+    static func run(on dsn: PostgresDSN, _ statement: String) async throws {
+        try await withClient(dsn) { client in
+            try await client.query(PostgresQuery(unsafeSQL: statement))
+        }
+    }
+
+    /// The single text value `query` returns, if any.
+    static func value(on dsn: PostgresDSN, _ statement: String) async throws -> String? {
+        try await withClient(dsn) { client in
+            var found: String?
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: statement)).decode(String.self) {
+                found = value
+            }
+            return found
+        }
+    }
+
+    private static func withClient<T: Sendable>(
+        _ dsn: PostgresDSN, _ body: @Sendable (PostgresClient) async throws -> T
+    ) async throws -> T {
+        let configuration = PostgresClient.Configuration(
+            host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database,
+            tls: .disable)
+        var logger = Logger(label: "test-postgres")
+        logger.logLevel = .critical
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+}
