@@ -29,6 +29,9 @@ public protocol ConfigStore: Sendable {
     /// A number for a `POST`ed object's id that no other node of a cluster hands out; `nil`
     /// when the process is the only writer (it numbers ids itself).
     func allocateID() async throws -> Int?
+    /// `true` while a shared store cannot be reached: this node answers from the configuration
+    /// it last loaded, which may be behind the cluster's.
+    var isStale: Bool { get }
     /// Calls `onChange` with the full new content whenever the configuration was changed outside
     /// this process, or `onFailure` when the changed content cannot be read. Returns when the
     /// task is cancelled.
@@ -48,6 +51,9 @@ extension ConfigStore {
     }
 
     public func allocateID() async throws -> Int? { nil }
+
+    /// A store of this process alone is never behind.
+    public var isStale: Bool { false }
 }
 
 /// A store that cannot be used; `description` is the one line shown to the user.

@@ -22,6 +22,10 @@ public final class PostgresConfigStore: ConfigStore {
     /// The revision whose content this node has applied (own writes included when nothing
     /// from another node came in between); `-1` before the first load.
     private let applied = Mutex<Int64>(-1)
+    /// Set by the watch while the database cannot be reached.
+    private let unreachable = Mutex(false)
+
+    public var isStale: Bool { unreachable.withLock { $0 } }
 
     static let channel = "switchboard_config"
     /// `pg_advisory_xact_lock` key for migrations: nodes starting together migrate one at a time.
@@ -346,6 +350,7 @@ public final class PostgresConfigStore: ConfigStore {
                             logger.notice("store \(location) is reachable again after \(since.duration(to: .now))")
                             down = nil
                         }
+                        self.unreachable.withLock { $0 = false }
                         delay = .milliseconds(200)
                         try await self.follow(notifications, onChange)
                     }
@@ -354,6 +359,7 @@ public final class PostgresConfigStore: ConfigStore {
                 return
             } catch {
                 if Task.isCancelled { return }
+                unreachable.withLock { $0 = true }
                 if down == nil {
                     down = .now
                     logger.error(

@@ -90,12 +90,14 @@ struct ClusterTests {
             let dsn = try await TestPostgres.freshDatabase()
             let a = try await node(fx, dsn)
             try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
-            let server = try #require(TestPostgres.server)
-            try await TestPostgres.run(on: server, "ALTER DATABASE \(dsn.database) ALLOW_CONNECTIONS false")
-            try await TestPostgres.run(
-                on: server,
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(dsn.database)'")
+            try await TestPostgres.refuseConnections(to: dsn)
             #expect(try await a.proxy(.GET, "/m").body == "v1")
+            // Reads answer from the node's copy and say so.
+            #expect(
+                try await eventually {
+                    try await a.admin(.GET, "/routes/m").headers.first(name: "x-switchboard-stale") == "true"
+                })
+            #expect(try await a.admin(.GET, "/routes/m").json["value"]?["uri"] == "/m")
             let refused = try await a.admin(
                 .PUT, "/routes/n", #"{"uri":"/n","plugins":{"mocking":{"response_example":"n"}}}"#)
             #expect(refused.status == 503, "\(refused.body)")
@@ -104,7 +106,7 @@ struct ClusterTests {
                 "\(refused.body)")
             #expect((try await a.proxy(.GET, "/n")).status == 404)
             #expect(try await a.proxy(.GET, "/m").body == "v1")
-            try await TestPostgres.run(on: server, "ALTER DATABASE \(dsn.database) ALLOW_CONNECTIONS true")
+            try await TestPostgres.allowConnections(to: dsn)
             #expect(
                 try await eventually {
                     try await a.admin(
@@ -112,6 +114,33 @@ struct ClusterTests {
                     ).status == 201
                 })
             #expect(try await TestPostgres.value(on: dsn, "SELECT count(*)::text FROM switchboard_resources") == "2")
+            #expect(
+                try await eventually {
+                    try await a.admin(.GET, "/routes/m").headers.first(name: "x-switchboard-stale") == nil
+                })
+        }
+    }
+
+    /// A node started while the database refuses connections waits for it, then starts with the
+    /// cluster's configuration (never with an empty one).
+    @Test func aNodeStartedDuringAnOutageWaitsForTheDatabase() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let a = try await node(fx, dsn)
+            try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
+            try await TestPostgres.refuseConnections(to: dsn)
+            let started = Flag(false)
+            let starting = Task {
+                defer { started.set(true) }
+                return try await self.node(fx, dsn)
+            }
+            // Nothing to await while the node retries: give it time to try, and check it has not
+            // started (it would be serving without a configuration).
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(!started.isOn)
+            try await TestPostgres.allowConnections(to: dsn)
+            let b = try await starting.value
+            #expect(try await b.proxy(.GET, "/m").body == "v1")
         }
     }
 

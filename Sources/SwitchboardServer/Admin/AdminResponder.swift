@@ -29,6 +29,10 @@ public struct AdminResponder: HTTPResponder {
         let (status, body) = await answer(&request)
         var headers = HTTPFields()
         headers[HTTPField.Name("X-API-VERSION")!] = "v3"
+        // A cluster node cut off from its database answers reads from what it last loaded.
+        if request.method == .get, manager.store.isStale {
+            headers[HTTPField.Name("X-Switchboard-Stale")!] = "true"
+        }
         return GatewayResponse.json(HTTPResponse.Status(code: status), body, headers: headers)
     }
 

@@ -26,6 +26,20 @@ enum TestPostgres {
         return dsn
     }
 
+    /// An outage of one test's database: new connections are refused and the open ones closed.
+    static func refuseConnections(to dsn: PostgresDSN) async throws {
+        guard let server else { throw Missing() }
+        try await run(on: server, "ALTER DATABASE \(dsn.database) ALLOW_CONNECTIONS false")
+        try await run(
+            on: server, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(dsn.database)'")
+    }
+
+    /// The end of that outage.
+    static func allowConnections(to dsn: PostgresDSN) async throws {
+        guard let server else { throw Missing() }
+        try await run(on: server, "ALTER DATABASE \(dsn.database) ALLOW_CONNECTIONS true")
+    }
+
     /// Runs one statement (unbound text: only for statements the tests write themselves).
     static func run(on dsn: PostgresDSN, _ statement: String) async throws {
         try await withClient(dsn) { client in
