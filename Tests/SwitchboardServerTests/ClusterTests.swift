@@ -163,4 +163,47 @@ struct ClusterTests {
             #expect(!"\(error)".contains("hunter2"), "\(error)")
         }
     }
+
+    /// Real processes: `kill -9` of one node leaves the other serving, and every write the
+    /// killed node acknowledged is there.
+    @Test func killingOneNodeLosesNoAcknowledgedWrite() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            var nodes: [(running: CommandLineTests.Running, proxy: Int, admin: Int)] = []
+            for name in ["a", "b"] {
+                let directory = TestGateway.makeDirectory()
+                let (proxy, admin) = (try CommandLineTests.freePort(), try CommandLineTests.freePort())
+                let config = directory.appendingPathComponent("\(name).yaml")
+                try """
+                store: postgres://\(dsn.user)@\(dsn.host):\(dsn.port)/\(dsn.database)
+                proxy: {listen: "127.0.0.1:\(proxy)"}
+                admin: {listen: "127.0.0.1:\(admin)", keys: [{key: k}]}
+                control: {enabled: false}
+                prometheus: {enabled: false}
+                access_log: {path: "off"}
+                """.write(to: config, atomically: true, encoding: .utf8)
+                let running = fx.own(
+                    try CommandLineTests.Running(["serve", "--config", config.path], directory: directory))
+                try #require(await CommandLineTests.waitForAdmin(admin, key: "k"), "\(running.stderr)")
+                nodes.append((running, proxy, admin))
+            }
+            let (a, b) = (nodes[0], nodes[1])
+            for i in 0..<10 {
+                let route = #"{"uri":"/r\#(i)","plugins":{"mocking":{"response_example":"r\#(i)"}}}"#
+                let put = try await HTTP.send(
+                    .PUT, "http://127.0.0.1:\(a.admin)/apisix/admin/routes/r\(i)", body: route,
+                    headers: [("X-API-KEY", "k")])
+                try #require(put.status == 201)
+            }
+            await a.running.kill(SIGKILL)
+            #expect(
+                try await eventually {
+                    try await HTTP.send(.GET, "http://127.0.0.1:\(b.proxy)/r9").body == "r9"
+                })
+            let listed = try await HTTP.send(
+                .GET, "http://127.0.0.1:\(b.admin)/apisix/admin/routes", headers: [("X-API-KEY", "k")])
+            #expect(listed.json["total"] == 10)
+            #expect(try await TestPostgres.value(on: dsn, "SELECT count(*)::text FROM switchboard_resources") == "10")
+        }
+    }
 }
