@@ -25,6 +25,11 @@ public final class Gateway: Sendable {
     let accessLogFormat: LogFormat
     let adminKeyring: AdminKeyring
     let logger: Logger
+    /// This process as a cluster node: a fresh id per start.
+    let node: ClusterNode
+    /// How often a cluster node heartbeats; three missed beats and it is gone from `/v1/cluster`.
+    static let heartbeatInterval: Duration = .seconds(1)
+    public static let version = "0.1.0"
     private let bound = Mutex<[String: Int]>([:])
     private let serviceGroup = Mutex<ServiceGroup?>(nil)
     private let readiness: AsyncStream<Void>.Continuation
@@ -125,6 +130,11 @@ public final class Gateway: Sendable {
         self.accessLogFormat = accessLogFormat
         self.adminKeyring = adminKeyring
         self.logger = logger
+        let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
+        self.node = ClusterNode(
+            id: "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(suffix)",
+            address: config.proxyListen.map(\.description).joined(separator: ", "), version: Self.version,
+            startedAt: Date().timeIntervalSince1970, heartbeatAt: Date().timeIntervalSince1970, revision: -1)
         (self.ready, self.readiness) = AsyncStream.makeStream()
     }
 
@@ -190,7 +200,10 @@ public final class Gateway: Sendable {
         }
         services.append(application("admin", config.adminListen, admin))
         if let control = config.controlListen {
-            services.append(application("control", control, ControlResponder(health: health)))
+            let responder = ControlResponder(
+                health: health, cluster: store as? any ClusterMembership, node: node, storeLocation: store.location,
+                window: Self.heartbeatInterval * 3)
+            services.append(application("control", control, responder))
         }
         if let prometheus = config.prometheusListen {
             let responder = MetricsResponder(metrics: metrics, health: health, path: config.prometheusPath)
@@ -206,6 +219,12 @@ public final class Gateway: Sendable {
         }
         defer { reopen?.cancel() }
         services.append(StoreWatcher(store: store, manager: manager))
+        if let cluster = store as? PostgresConfigStore {
+            services.append(
+                ClusterHeartbeat(
+                    membership: cluster, node: node, revision: { cluster.appliedRevision },
+                    interval: Self.heartbeatInterval, logger: logger))
+        }
         // A listener that fails to start (port in use) shuts the others down gracefully rather
         // than cancelling them, which Hummingbird would report as an error of its own: the
         // problem is then the only line a failed start prints.

@@ -68,3 +68,38 @@ public struct StoreUnavailable: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// One gateway node of a cluster as the others see it.
+public struct ClusterNode: Sendable, Equatable {
+    public var id: String
+    /// The node's proxy listen address(es), as configured.
+    public var address: String
+    public var version: String
+    /// Seconds since 1970.
+    public var startedAt: Double
+    public var heartbeatAt: Double
+    /// The configuration revision the node has applied.
+    public var revision: Int64
+
+    public init(
+        id: String, address: String, version: String, startedAt: Double, heartbeatAt: Double, revision: Int64
+    ) {
+        self.id = id
+        self.address = address
+        self.version = version
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+        self.revision = revision
+    }
+}
+
+/// A store shared by several nodes: each registers itself and heartbeats, and can list the
+/// others (the control API's `GET /v1/cluster`).
+public protocol ClusterMembership: Sendable {
+    /// Records that `node` is alive now, at the revision this process has applied.
+    func heartbeat(_ node: ClusterNode) async throws
+    /// Removes `id` (a node shutting down cleanly).
+    func leave(_ id: String) async throws
+    /// The nodes that heartbeated within `window` seconds, and the database's revision.
+    func members(within window: Double) async throws -> (nodes: [ClusterNode], revision: Int64)
+}

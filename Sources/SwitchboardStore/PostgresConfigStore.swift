@@ -153,7 +153,14 @@ public final class PostgresConfigStore: ConfigStore {
             """,
             "INSERT INTO switchboard_revision (single, revision) VALUES (TRUE, 0)",
             "CREATE SEQUENCE switchboard_ids",
-        ]
+        ],
+        [
+            """
+            CREATE TABLE switchboard_nodes (
+                id TEXT PRIMARY KEY, address TEXT NOT NULL, version TEXT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL, revision BIGINT NOT NULL)
+            """
+        ],
     ]
 
     private func migrate() async throws {
@@ -404,8 +411,56 @@ public final class PostgresConfigStore: ConfigStore {
         applied.withLock { $0 = revision }
     }
 
+    /// The revision this node has applied (`-1` before the first load).
+    public var appliedRevision: Int64 { applied.withLock { $0 } }
+
     public func close() async throws {
         runner.cancel()
         _ = await runner.value
+    }
+}
+
+extension PostgresConfigStore: ClusterMembership {
+    public func heartbeat(_ node: ClusterNode) async throws {
+        _ = try await Self.bounded {
+            try await self.client.query(
+                """
+                INSERT INTO switchboard_nodes (id, address, version, started_at, heartbeat_at, revision)
+                VALUES (\(node.id), \(node.address), \(node.version), \(node.startedAt), now(), \(node.revision))
+                ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), revision = excluded.revision,
+                    address = excluded.address
+                """, logger: self.logger)
+        }
+    }
+
+    public func leave(_ id: String) async throws {
+        _ = try await Self.bounded {
+            try await self.client.query("DELETE FROM switchboard_nodes WHERE id = \(id)", logger: self.logger)
+        }
+    }
+
+    public func members(within window: Double) async throws -> (nodes: [ClusterNode], revision: Int64) {
+        try await Self.bounded {
+            // The database's clock decides who is alive: nodes' clocks may disagree.
+            try await self.client.query(
+                "DELETE FROM switchboard_nodes WHERE heartbeat_at < now() - make_interval(secs => \(window * 10))",
+                logger: self.logger)
+            var nodes: [ClusterNode] = []
+            let rows = try await self.client.query(
+                """
+                SELECT id, address, version, started_at, extract(epoch FROM heartbeat_at)::float8, revision
+                FROM switchboard_nodes WHERE heartbeat_at >= now() - make_interval(secs => \(window))
+                ORDER BY started_at, id
+                """, logger: self.logger)
+            for try await (id, address, version, started, heartbeat, revision) in rows.decode(
+                (String, String, String, Double, Double, Int64).self)
+            {
+                nodes.append(
+                    ClusterNode(
+                        id: id, address: address, version: version, startedAt: started, heartbeatAt: heartbeat,
+                        revision: revision))
+            }
+            return (nodes, try await self.currentRevision())
+        }
     }
 }

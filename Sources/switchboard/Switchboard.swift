@@ -8,7 +8,7 @@ import SwitchboardStore
 /// `switchboard`: the gateway's command line. `switchboard` alone is `switchboard serve`.
 @main
 struct Switchboard: AsyncParsableCommand {
-    static let version = "0.1.0"
+    static let version = Gateway.version
 
     static let configuration = CommandConfiguration(
         commandName: "switchboard",

@@ -164,28 +164,52 @@ struct ClusterTests {
         }
     }
 
+    /// `GET /v1/cluster`: every node with its revision; a node that leaves cleanly is gone.
+    @Test func theControlAPIListsTheNodes() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let a = try await node(fx, dsn)
+            let b = try await node(fx, dsn)
+            try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
+            let listed = try await eventually {
+                let view = try await a.control("/v1/cluster")
+                let nodes = view["nodes"]?.arrayValue ?? []
+                return nodes.count == 2
+                    && nodes.allSatisfy { $0["revision"] == view["revision"] && $0["behind"] == false }
+            }
+            #expect(listed)
+            let view = try await a.control("/v1/cluster")
+            #expect(view["cluster"] == true && view["revision"] == 1)
+            #expect(view["store"]?.stringValue?.hasPrefix("postgres://postgres@127.0.0.1:") == true)
+            #expect(view["nodes"]?.arrayValue?.filter { $0["self"] == true }.count == 1)
+            await b.stop()
+            #expect(try await eventually { try await a.control("/v1/cluster")["nodes"]?.arrayValue?.count == 1 })
+        }
+    }
+
     /// Real processes: `kill -9` of one node leaves the other serving, and every write the
     /// killed node acknowledged is there.
     @Test func killingOneNodeLosesNoAcknowledgedWrite() async throws {
         try await withFixture { fx in
             let dsn = try await TestPostgres.freshDatabase()
-            var nodes: [(running: CommandLineTests.Running, proxy: Int, admin: Int)] = []
+            var nodes: [(running: CommandLineTests.Running, proxy: Int, admin: Int, control: Int)] = []
             for name in ["a", "b"] {
                 let directory = TestGateway.makeDirectory()
                 let (proxy, admin) = (try CommandLineTests.freePort(), try CommandLineTests.freePort())
+                let control = try CommandLineTests.freePort()
                 let config = directory.appendingPathComponent("\(name).yaml")
                 try """
                 store: postgres://\(dsn.user)@\(dsn.host):\(dsn.port)/\(dsn.database)
                 proxy: {listen: "127.0.0.1:\(proxy)"}
                 admin: {listen: "127.0.0.1:\(admin)", keys: [{key: k}]}
-                control: {enabled: false}
+                control: {listen: "127.0.0.1:\(control)"}
                 prometheus: {enabled: false}
                 access_log: {path: "off"}
                 """.write(to: config, atomically: true, encoding: .utf8)
                 let running = fx.own(
                     try CommandLineTests.Running(["serve", "--config", config.path], directory: directory))
                 try #require(await CommandLineTests.waitForAdmin(admin, key: "k"), "\(running.stderr)")
-                nodes.append((running, proxy, admin))
+                nodes.append((running, proxy, admin, control))
             }
             let (a, b) = (nodes[0], nodes[1])
             for i in 0..<10 {
@@ -204,6 +228,12 @@ struct ClusterTests {
                 .GET, "http://127.0.0.1:\(b.admin)/apisix/admin/routes", headers: [("X-API-KEY", "k")])
             #expect(listed.json["total"] == 10)
             #expect(try await TestPostgres.value(on: dsn, "SELECT count(*)::text FROM switchboard_resources") == "10")
+            // The killed node stops heartbeating and drops out of the cluster view (3 intervals).
+            let alone = try await eventually {
+                let view = try await HTTP.send(.GET, "http://127.0.0.1:\(b.control)/v1/cluster").json
+                return view["nodes"]?.arrayValue?.count == 1 && view["nodes"]?[0]?["self"] == true
+            }
+            #expect(alone)
         }
     }
 }

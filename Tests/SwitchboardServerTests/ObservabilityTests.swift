@@ -204,6 +204,17 @@ import Testing
         }
     }
 
+    /// `GET /v1/cluster` on a node with its own store: just itself.
+    @Test func theClusterViewOfASingleNode() async throws {
+        try await withFixture { fx in
+            let gw = try await fx.own(TestGateway.start())
+            let view = try await gw.control("/v1/cluster")
+            #expect(view["cluster"] == false && view["store"]?.stringValue?.hasPrefix("sqlite:") == true)
+            let nodes = try #require(view["nodes"]?.arrayValue)
+            #expect(nodes.count == 1 && nodes[0]["self"] == true && nodes[0]["version"] == "0.1.0")
+        }
+    }
+
     @Test func logFilesReopenOnSIGUSR1() async throws {
         try await withFixture { fx in
             let gw = try await fx.own(

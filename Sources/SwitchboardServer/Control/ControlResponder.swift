@@ -1,15 +1,29 @@
 import HTTPTypes
 import Hummingbird
 import SwitchboardCore
+import SwitchboardStore
 
 /// The control API (APISIX's port 9090, loopback by default): `GET /v1/healthcheck` lists every
-/// checked instance with its health, `GET /v1/healthcheck/routes/<id>` one route's.
+/// checked instance with its health, `GET /v1/healthcheck/routes/<id>` one route's, and
+/// `GET /v1/cluster` the nodes sharing this node's store.
 public struct ControlResponder: HTTPResponder {
     public typealias Context = GatewayRequestContext
     let health: HealthRegistry
+    let cluster: (any ClusterMembership)?
+    let node: ClusterNode
+    let storeLocation: String
+    /// Nodes that heartbeated within this long are listed.
+    let window: Duration
 
-    public init(health: HealthRegistry) {
+    init(
+        health: HealthRegistry, cluster: (any ClusterMembership)?, node: ClusterNode, storeLocation: String,
+        window: Duration
+    ) {
         self.health = health
+        self.cluster = cluster
+        self.node = node
+        self.storeLocation = storeLocation
+        self.window = window
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -17,6 +31,7 @@ public struct ControlResponder: HTTPResponder {
             return GatewayResponse.json(.methodNotAllowed, ["error_msg": "only GET is supported"])
         }
         let path = request.uri.path
+        if path == "/v1/cluster" { return await clusterView() }
         if path == "/v1/healthcheck" {
             return GatewayResponse.json(.ok, .array(health.checked().map { $0.describe() }))
         }
@@ -30,5 +45,38 @@ public struct ControlResponder: HTTPResponder {
             return GatewayResponse.json(.ok, .array(entries.map { $0.describe() }))
         }
         return GatewayResponse.json(.notFound, ["error_msg": "not found"])
+    }
+
+    /// Every node, its last heartbeat and the revision it has applied; `behind` when that is
+    /// older than the database's. Without a shared store: this node alone.
+    private func clusterView() async -> Response {
+        guard let cluster else {
+            let single: JSONValue = [
+                "store": .string(storeLocation), "cluster": false,
+                "nodes": [describe(node, behind: false, heartbeat: nil)],
+            ]
+            return GatewayResponse.json(.ok, single)
+        }
+        let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        do {
+            let (nodes, revision) = try await cluster.members(within: seconds)
+            let view: JSONValue = [
+                "store": .string(storeLocation), "cluster": true, "revision": .int(Int(revision)),
+                "nodes": .array(nodes.map { describe($0, behind: $0.revision < revision, heartbeat: $0.heartbeatAt) }),
+            ]
+            return GatewayResponse.json(.ok, view)
+        } catch {
+            return GatewayResponse.json(
+                .serviceUnavailable, ["error_msg": .string("configuration store unavailable: \(error)")])
+        }
+    }
+
+    private func describe(_ member: ClusterNode, behind: Bool, heartbeat: Double?) -> JSONValue {
+        [
+            "id": .string(member.id), "address": .string(member.address), "version": .string(member.version),
+            "started_at": .double(member.startedAt), "last_heartbeat": heartbeat.map { .double($0) } ?? .null,
+            "revision": member.revision >= 0 ? .int(Int(member.revision)) : .null, "behind": .bool(behind),
+            "self": .bool(member.id == node.id),
+        ]
     }
 }
