@@ -7,7 +7,10 @@ import Testing
 /// Several gateway nodes on one PostgreSQL database (`store: postgres://...`): what one node's
 /// Admin API writes, every node serves. Each test gets a database of its own on the server that
 /// `scripts/test.sh` starts.
-@Suite(.enabled(if: TestPostgres.isAvailable, "needs the PostgreSQL server scripts/test.sh starts"))
+@Suite(
+    .enabled(if: TestPostgres.isAvailable, "needs the PostgreSQL server scripts/test.sh starts"),
+    .serialized  // one test restarts the shared server
+)
 struct ClusterTests {
     /// A gateway node on `dsn`, catching up every `catchUp` (the default is 5 s).
     func node(_ fx: Fixtures, _ dsn: PostgresDSN, keys: Bool = true) async throws -> TestGateway {
@@ -234,6 +237,47 @@ struct ClusterTests {
                 return view["nodes"]?.arrayValue?.count == 1 && view["nodes"]?[0]?["self"] == true
             }
             #expect(alone)
+        }
+    }
+
+    /// The whole server restarted, then stopped for 5 s: nodes keep serving throughout, writes
+    /// in the outage get 503, and afterwards every node converges on the same revision with
+    /// nothing lost or doubled.
+    @Test func theDatabaseRestartedAndStoppedForFiveSeconds() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let a = try await node(fx, dsn)
+            let b = try await node(fx, dsn)
+            try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
+            #expect(try await eventually { try await b.proxy(.GET, "/m").body == "v1" })
+
+            try await TestPostgres.pgCtl(["restart", "-m", "fast"])
+            for gateway in [a, b] { #expect(try await gateway.proxy(.GET, "/m").body == "v1") }
+            let route = { (n: Int) in #"{"uri":"/r\#(n)","plugins":{"mocking":{"response_example":"r\#(n)"}}}"# }
+            #expect(try await eventually { try await b.admin(.PUT, "/routes/r1", route(1)).status == 201 })
+            #expect(try await eventually { try await a.proxy(.GET, "/r1").body == "r1" })
+
+            try await TestPostgres.pgCtl(["stop", "-m", "fast"])
+            let refused = try await a.admin(.PUT, "/routes/r2", route(2))
+            #expect(refused.status == 503, "\(refused.body)")
+            for gateway in [a, b] { #expect(try await gateway.proxy(.GET, "/r1").body == "r1") }
+            try await Task.sleep(for: .seconds(5))  // the outage itself
+            for gateway in [a, b] { #expect(try await gateway.proxy(.GET, "/m").body == "v1") }
+            try await TestPostgres.pgCtl(["start", "-l", "/dev/null"])
+
+            #expect(try await eventually { try await a.admin(.PUT, "/routes/r3", route(3)).status == 201 })
+            let converged = try await eventually {
+                let view = try await b.control("/v1/cluster")
+                let nodes = view["nodes"]?.arrayValue ?? []
+                return nodes.count == 2 && nodes.allSatisfy { $0["revision"] == view["revision"] }
+            }
+            #expect(converged)
+            for gateway in [a, b] {
+                #expect(try await eventually { try await gateway.proxy(.GET, "/r3").body == "r3" })
+                #expect(try await gateway.proxy(.GET, "/r2").status == 404)
+                #expect(try await gateway.admin(.GET, "/routes").json["total"] == 3)
+            }
+            #expect(try await TestPostgres.value(on: dsn, "SELECT count(*)::text FROM switchboard_resources") == "3")
         }
     }
 }

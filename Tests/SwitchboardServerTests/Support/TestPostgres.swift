@@ -26,6 +26,25 @@ enum TestPostgres {
         return dsn
     }
 
+    struct ControlFailed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Runs the test server's `pg_ctl` with `arguments` (`stop -m fast`, `start`, ...) as the
+    /// user that owns the server, and waits for it.
+    static func pgCtl(_ arguments: [String]) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let pgCtl = environment["SWITCHBOARD_TEST_PG_CTL"], let data = environment["SWITCHBOARD_TEST_PG_DATA"]
+        else { throw Missing() }
+        let user = environment["SWITCHBOARD_TEST_PG_USER"] ?? ""
+        let command = (user.isEmpty ? [] : ["/usr/sbin/runuser", "-u", user, "--"]) + [pgCtl, "-D", data, "-w"]
+        let all = command + arguments
+        let result = try await onThread { Result { try Spawned.run(all[0], Array(all.dropFirst())) } }.get()
+        guard result.status == 0 else {
+            throw ControlFailed(description: "pg_ctl \(arguments.joined(separator: " ")): \(result.stderr)")
+        }
+    }
+
     /// An outage of one test's database: new connections are refused and the open ones closed.
     static func refuseConnections(to dsn: PostgresDSN) async throws {
         guard let server else { throw Missing() }
