@@ -42,11 +42,11 @@ public final class PostgresConfigStore: ConfigStore {
     }
 
     /// Connects and migrates the schema. A database that is not reachable yet is retried (with
-    /// backoff, logged once) until `startupTimeout`: a node must not start with an empty
-    /// configuration because PostgreSQL was slower to come up.
+    /// backoff, logged once) until it is, or until `startupTimeout` when one is given: a node
+    /// must not start with an empty configuration because PostgreSQL was slower to come up.
     public static func open(
         _ dsn: PostgresDSN, logger: Logger, catchUpInterval: Duration = .seconds(5),
-        startupTimeout: Duration = .seconds(60)
+        startupTimeout: Duration? = nil
     ) async throws -> PostgresConfigStore {
         var configuration = PostgresClient.Configuration(
             host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database,
@@ -59,19 +59,23 @@ public final class PostgresConfigStore: ConfigStore {
         let runner = Task { await client.run() }
         let store = PostgresConfigStore(
             location: dsn.redacted, client: client, runner: runner, logger: logger, catchUpInterval: catchUpInterval)
-        let deadline = ContinuousClock.now + startupTimeout
+        let deadline = startupTimeout.map { ContinuousClock.now + $0 }
         var delay = Duration.milliseconds(200)
         var warned = false
         while true {
             do {
-                let remaining = max(
-                    .milliseconds(100), min(operationTimeout, ContinuousClock.now.duration(to: deadline)))
+                let left = deadline.map { ContinuousClock.now.duration(to: $0) } ?? operationTimeout
+                let remaining = max(.milliseconds(100), min(operationTimeout, left))
                 try await bounded(remaining) { try await store.migrate() }
                 if warned { logger.notice("store \(dsn.redacted) is reachable; starting") }
                 return store
             } catch {
                 let reason = PostgresConfigStore.describe(error)
-                if ContinuousClock.now + delay > deadline || Task.isCancelled {
+                if let deadline, ContinuousClock.now + delay > deadline {
+                    runner.cancel()
+                    throw StoreError("cannot open store \(dsn.redacted): \(reason)")
+                }
+                if Task.isCancelled {
                     runner.cancel()
                     throw StoreError("cannot open store \(dsn.redacted): \(reason)")
                 }

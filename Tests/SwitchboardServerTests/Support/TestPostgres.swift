@@ -61,7 +61,7 @@ enum TestPostgres {
 
     /// Runs one statement (unbound text: only for statements the tests write themselves).
     static func run(on dsn: PostgresDSN, _ statement: String) async throws {
-        try await withClient(dsn) { client in
+        _ = try await withClient(dsn) { client in
             try await client.query(PostgresQuery(unsafeSQL: statement))
         }
     }
