@@ -219,6 +219,12 @@ public final class Gateway: Sendable {
         }
         defer { reopen?.cancel() }
         services.append(StoreWatcher(store: store, manager: manager))
+        if let sharing = store as? any FailureSharing {
+            let health = self.health
+            sharing.onSharedFailure { failure in health.applyShared(failure) }
+            services.append(
+                FailureSharingService(sharing: sharing, broadcast: health.broadcast, node: node.id, logger: logger))
+        }
         if let cluster = store as? PostgresConfigStore {
             services.append(
                 ClusterHeartbeat(

@@ -103,3 +103,32 @@ public protocol ClusterMembership: Sendable {
     /// The nodes that heartbeated within `window` seconds, and the database's revision.
     func members(within window: Double) async throws -> (nodes: [ClusterNode], revision: Int64)
 }
+
+/// What one node learned about an AI instance that the others should know at once: a 429 told
+/// it to cool down, or its circuit breaker opened. Health probes stay per node.
+public struct SharedFailure: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case cooldown
+        case breakerOpen = "breaker_open"
+    }
+
+    /// The instance's identity, the same on every node (`/apisix/routes/1#instances[0]`).
+    public var key: String
+    public var kind: Kind
+    /// How long from now.
+    public var seconds: Double
+
+    public init(key: String, kind: Kind, seconds: Double) {
+        self.key = key
+        self.kind = kind
+        self.seconds = seconds
+    }
+}
+
+/// A store that carries ``SharedFailure``s between the nodes of a cluster.
+public protocol FailureSharing: Sendable {
+    /// Tells the other nodes (they hear it within about a second).
+    func publish(_ failure: SharedFailure, from node: String) async throws
+    /// Where failures published by other nodes go (set before the store's watch starts).
+    func onSharedFailure(_ handler: @escaping @Sendable (SharedFailure) -> Void)
+}

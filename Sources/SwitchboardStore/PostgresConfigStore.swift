@@ -28,6 +28,11 @@ public final class PostgresConfigStore: ConfigStore {
     public var isStale: Bool { unreachable.withLock { $0 } }
 
     static let channel = "switchboard_config"
+    static let failureChannel = "switchboard_failures"
+    /// Receives failures other nodes published.
+    private let failureHandler = Mutex<(@Sendable (SharedFailure) -> Void)?>(nil)
+    /// This node's id in failure notifications, so it skips its own.
+    private let nodeID = Mutex("")
     /// `pg_advisory_xact_lock` key for migrations: nodes starting together migrate one at a time.
     static let migrationLock: Int64 = 0x5357_4254_4348  // "SWBTCH"
 
@@ -163,6 +168,12 @@ public final class PostgresConfigStore: ConfigStore {
             CREATE TABLE switchboard_nodes (
                 id TEXT PRIMARY KEY, address TEXT NOT NULL, version TEXT NOT NULL,
                 started_at DOUBLE PRECISION NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL, revision BIGINT NOT NULL)
+            """
+        ],
+        [
+            """
+            CREATE TABLE switchboard_failures (
+                key TEXT NOT NULL, kind TEXT NOT NULL, until TIMESTAMPTZ NOT NULL, PRIMARY KEY (key, kind))
             """
         ],
     ]
@@ -356,14 +367,16 @@ public final class PostgresConfigStore: ConfigStore {
                 // that is down instead of failing.
                 _ = try await Self.bounded { try await self.currentRevision() }
                 try await client.withConnection { connection in
-                    try await connection.listen(on: Self.channel) { notifications in
-                        if let since = down {
-                            logger.notice("store \(location) is reachable again after \(since.duration(to: .now))")
-                            down = nil
+                    try await connection.listen(on: Self.failureChannel) { failures in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            if let since = down {
+                                logger.notice("store \(location) is reachable again after \(since.duration(to: .now))")
+                                down = nil
+                            }
+                            self.unreachable.withLock { $0 = false }
+                            delay = .milliseconds(200)
+                            try await self.follow(notifications, failures, onChange)
                         }
-                        self.unreachable.withLock { $0 = false }
-                        delay = .milliseconds(200)
-                        try await self.follow(notifications, onChange)
                     }
                 }
             } catch is CancellationError {
@@ -384,11 +397,17 @@ public final class PostgresConfigStore: ConfigStore {
 
     /// Reloads on every notification and catch-up tick until the listening connection fails.
     private func follow(
-        _ notifications: PostgresNotificationSequence, _ onChange: @escaping @Sendable ([StoredResource]) async -> Void
+        _ notifications: PostgresNotificationSequence, _ failures: PostgresNotificationSequence,
+        _ onChange: @escaping @Sendable ([StoredResource]) async -> Void
     ) async throws {
         let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         wake.yield()  // catch up with what changed while this node was not listening
+        try await catchUpFailures()
         try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await failure in failures { self.received(failure.payload) }
+                throw StoreError("the notification connection closed")
+            }
             group.addTask {
                 for try await _ in notifications { wake.yield() }
                 throw StoreError("the notification connection closed")
@@ -466,5 +485,59 @@ extension PostgresConfigStore: ClusterMembership {
             }
             return (nodes, try await self.currentRevision())
         }
+    }
+}
+
+extension PostgresConfigStore: FailureSharing {
+    public func onSharedFailure(_ handler: @escaping @Sendable (SharedFailure) -> Void) {
+        failureHandler.withLock { $0 = handler }
+    }
+
+    public func publish(_ failure: SharedFailure, from node: String) async throws {
+        nodeID.withLock { $0 = node }
+        let kind = failure.kind.rawValue
+        let payload = "\(node)|\(kind)|\(failure.seconds)|\(failure.key)"
+        _ = try await Self.bounded {
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO switchboard_failures (key, kind, until)
+                    VALUES (\(failure.key), \(kind), now() + make_interval(secs => \(failure.seconds)))
+                    ON CONFLICT (key, kind) DO UPDATE SET until = greatest(switchboard_failures.until, excluded.until)
+                    """, logger: self.logger)
+                try await connection.query("SELECT pg_notify(\(Self.failureChannel), \(payload))", logger: self.logger)
+            }
+        }
+    }
+
+    /// `node|kind|seconds|key`; a node's own notifications are skipped.
+    private func received(_ payload: String) {
+        let parts = payload.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, let kind = SharedFailure.Kind(rawValue: String(parts[1])),
+            let seconds = Double(parts[2]), seconds.isFinite, seconds > 0
+        else { return }
+        guard parts[0] != nodeID.withLock({ $0 }) else { return }
+        failureHandler.withLock { $0 }?(SharedFailure(key: String(parts[3]), kind: kind, seconds: seconds))
+    }
+
+    /// Failures still in force, for a node that was not listening when they were published.
+    private func catchUpFailures() async throws {
+        guard let handler = failureHandler.withLock({ $0 }) else { return }
+        let current = try await Self.bounded {
+            var found: [SharedFailure] = []
+            let rows = try await self.client.query(
+                """
+                SELECT key, kind, extract(epoch FROM until - now())::float8 FROM switchboard_failures
+                WHERE until > now()
+                """, logger: self.logger)
+            for try await (key, kind, seconds) in rows.decode((String, String, Double).self) {
+                if let kind = SharedFailure.Kind(rawValue: kind) {
+                    found.append(SharedFailure(key: key, kind: kind, seconds: seconds))
+                }
+            }
+            try await self.client.query("DELETE FROM switchboard_failures WHERE until < now()", logger: self.logger)
+            return found
+        }
+        for failure in current { handler(failure) }
     }
 }

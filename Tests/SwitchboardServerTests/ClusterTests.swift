@@ -190,6 +190,49 @@ struct ClusterTests {
         }
     }
 
+    /// A 429 cooldown and a breaker opening on node A reach node B, which then keeps away from
+    /// that instance without trying it itself.
+    @Test(arguments: ["cooldown", "breaker"])
+    func failureKnowledgeIsShared(kind: String) async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let a = try await node(fx, dsn)
+            let b = try await node(fx, dsn)
+            let failing = try await fx.own(FakeLLM.start(name: "failing"))
+            let working = try await fx.own(FakeLLM.start(name: "working"))
+            failing.reply { _ in
+                kind == "cooldown"
+                    ? .json(status: 429, body: #"{"error":{"message":"slow down"}}"#, headers: [("Retry-After", "30")])
+                    : .json(status: 503, body: "down")
+            }
+            let instance = { (name: String, llm: FakeLLM, extra: String) in
+                #"{"name":"\#(name)","provider":"openai","weight":1,"auth":{},"options":{"model":"\#(name)"},"override":{"endpoint":"\#(llm.endpoint)"}\#(extra)}"#
+            }
+            let plugin =
+                kind == "cooldown"
+                ? #""fallback_strategy":["http_429"],"#
+                : #""fallback_strategy":["http_5xx"],"breaker":{"failures":1,"open_ms":30000},"#
+            let route = """
+                {"uri":"/chat","plugins":{"ai-proxy-multi":{\(plugin)"instances":[
+                \(instance("a", failing, #","priority":1,"checks":{"passive":{}}"#)),\(instance("b", working, ""))]}}}
+                """
+            try #require((try await a.admin(.PUT, "/routes/chat", route)).status == 201)
+            #expect(try await eventually { try await b.admin(.GET, "/routes/chat").status == 200 })
+            let chat = { (gateway: TestGateway) in
+                try await gateway.proxy(.POST, "/chat", body: mathBody, headers: [("Content-Type", "application/json")])
+            }
+            #expect(try await chat(a).json["model"] == "b")
+            #expect(failing.requests.count == 1)
+            let learned = try await eventually {
+                let node = try await b.healthNode("a")
+                return kind == "cooldown" ? node?["cooldown_until"]?.doubleValue != nil : node?["breaker"] == "open"
+            }
+            #expect(learned)
+            for _ in 0..<3 { #expect(try await chat(b).json["model"] == "b") }
+            #expect(failing.requests.count == 1, "node B tried the instance node A had found failing")
+        }
+    }
+
     /// Real processes: `kill -9` of one node leaves the other serving, and every write the
     /// killed node acknowledged is there.
     @Test func killingOneNodeLosesNoAcknowledgedWrite() async throws {

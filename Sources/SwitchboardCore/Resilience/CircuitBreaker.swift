@@ -98,6 +98,13 @@ public struct CircuitBreaker: Sendable, Equatable {
         return true
     }
 
+    /// Another node of the cluster saw the instance fail and opened its breaker: stay open
+    /// until `untilMs` too (an opening here that lasts longer is kept).
+    public mutating func openedElsewhere(untilMs: Int) {
+        if case .open(let until) = state, until >= untilMs { return }
+        state = .open(untilMs: untilMs)
+    }
+
     /// A trial ended without a verdict (the client left): let the next request try.
     public mutating func trialAbandoned(nowMs: Int) {
         if case .halfOpen = state { state = .open(untilMs: nowMs) }

@@ -1,5 +1,6 @@
 import Logging
 import SwitchboardCore
+import SwitchboardStore
 import Synchronization
 
 /// Every instance's health by identity (`/apisix/routes/1#instances[0]`), and the active
@@ -21,6 +22,8 @@ public final class HealthRegistry: Sendable {
     private let runsCheckers: Bool
     private let clients: UpstreamClients
     private let logger: Logger
+    /// Cooldowns and breaker openings for the other nodes of a cluster.
+    let broadcast = FailureBroadcast()
 
     /// - Parameter runsCheckers: `false` where configuration is only validated.
     public init(clients: UpstreamClients, logger: Logger, runsCheckers: Bool = true) {
@@ -56,10 +59,16 @@ public final class HealthRegistry: Sendable {
             entries[key]?.checker?.cancel()
             let health = InstanceHealth(
                 key: key, routeID: routeID, instance: instance, host: host, port: port, scheme: scheme,
-                config: config, breaker: breaker, logger: logger)
+                config: config, breaker: breaker, logger: logger, broadcast: broadcast)
             entries[key] = Entry(health: health, signature: signature, generation: generation, checker: nil)
             return health
         }
+    }
+
+    /// Applies a failure another node of the cluster saw to the instance with that identity.
+    func applyShared(_ failure: SharedFailure) {
+        let health = entries.withLock { $0[failure.key]?.health }
+        health?.applyShared(failure)
     }
 
     /// Drops instances the generation did not declare (stopping their checkers) and starts

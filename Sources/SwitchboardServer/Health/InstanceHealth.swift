@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SwitchboardCore
+import SwitchboardStore
 import Synchronization
 
 /// The shared health of one AI instance: what the picker asks, what live traffic and probes
@@ -19,11 +20,14 @@ public final class InstanceHealth: Sendable {
     public let breakerPolicy: BreakerPolicy?
     let breaker: Mutex<CircuitBreaker?>
     let logger: Logger
+    /// Where cooldowns and breaker openings go for the other nodes of a cluster.
+    let broadcast: FailureBroadcast?
 
     init(
         key: String, routeID: String?, instance: String, host: String, port: Int, scheme: String,
-        config: HealthCheckConfig?, breaker: BreakerPolicy? = nil, logger: Logger
+        config: HealthCheckConfig?, breaker: BreakerPolicy? = nil, logger: Logger, broadcast: FailureBroadcast? = nil
     ) {
+        self.broadcast = broadcast
         self.breakerPolicy = breaker
         self.breaker = Mutex(breaker.map(CircuitBreaker.init))
         self.key = key
@@ -75,10 +79,11 @@ public final class InstanceHealth: Sendable {
             if let errorClass, errorClass.isInstanceFailure { return (breaker!.failed(nowMs: nowMs), false) }
             return (false, breaker!.succeeded())
         }
-        if opened {
+        if opened, let policy = breakerPolicy {
             logger.warning(
-                "breaker of instance \(instance) (\(key)) opened after \(errorClass?.rawValue ?? "failure") for \(breakerPolicy!.openMs)ms"
+                "breaker of instance \(instance) (\(key)) opened after \(errorClass?.rawValue ?? "failure") for \(policy.openMs)ms"
             )
+            broadcast?.send(SharedFailure(key: key, kind: .breakerOpen, seconds: Double(policy.openMs) / 1000))
         } else if closed {
             logger.notice("breaker of instance \(instance) (\(key)) closed")
         }
@@ -119,6 +124,29 @@ public final class InstanceHealth: Sendable {
         let until = Self.now() + seconds
         state.withLock { $0.coolDown(until: until) }
         logger.info("instance \(instance) (\(key)) cools down for \(seconds)s after a 429")
+        broadcast?.send(SharedFailure(key: key, kind: .cooldown, seconds: seconds))
+    }
+
+    /// What another node of the cluster learned: cool down, or keep the breaker open, as if it
+    /// had happened here (not shared again).
+    func applyShared(_ failure: SharedFailure) {
+        let now = Self.now()
+        switch failure.kind {
+        case .cooldown:
+            state.withLock { $0.coolDown(until: now + failure.seconds) }
+            logger.info("instance \(instance) (\(key)) cools down for \(failure.seconds)s: a 429 seen by another node")
+        case .breakerOpen:
+            let untilMs = Int((now + failure.seconds) * 1000)
+            let changed: Bool = breaker.withLock { breaker in
+                guard breaker != nil else { return false }
+                breaker?.openedElsewhere(untilMs: untilMs)
+                return true
+            }
+            if changed {
+                logger.warning(
+                    "breaker of instance \(instance) (\(key)) open for \(failure.seconds)s: opened by another node")
+            }
+        }
     }
 
     /// The outcome of a live request (passive checks).
