@@ -29,6 +29,9 @@ public protocol ConfigStore: Sendable {
     /// A number for a `POST`ed object's id that no other node of a cluster hands out; `nil`
     /// when the process is the only writer (it numbers ids itself).
     func allocateID() async throws -> Int?
+    /// The store's whole content now (a node reloading, or whose write met a
+    /// ``StoreConflict``); `nil` for a store whose watch hands over the content itself.
+    func latest() async throws -> [StoredResource]?
     /// `true` while a shared store cannot be reached: this node answers from the configuration
     /// it last loaded, which may be behind the cluster's.
     var isStale: Bool { get }
@@ -51,6 +54,8 @@ extension ConfigStore {
     }
 
     public func allocateID() async throws -> Int? { nil }
+
+    public func latest() async throws -> [StoredResource]? { nil }
 
     /// A store of this process alone is never behind.
     public var isStale: Bool { false }
@@ -131,4 +136,11 @@ public protocol FailureSharing: Sendable {
     func publish(_ failure: SharedFailure, from node: String) async throws
     /// Where failures published by other nodes go (set before the store's watch starts).
     func onSharedFailure(_ handler: @escaping @Sendable (SharedFailure) -> Void)
+}
+
+/// Another node wrote since this node last loaded: its write was validated against an older
+/// configuration, so it changed nothing. The node reloads and validates again.
+public struct StoreConflict: Error, Sendable, CustomStringConvertible {
+    public init() {}
+    public var description: String { "the configuration changed on another node" }
 }

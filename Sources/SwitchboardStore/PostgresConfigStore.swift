@@ -241,6 +241,12 @@ public final class PostgresConfigStore: ConfigStore {
         }
     }
 
+    public func latest() async throws -> [StoredResource]? {
+        let (records, revision) = try await Self.bounded { try await self.loadWithRevision() }
+        applied.withLock { $0 = revision }
+        return records
+    }
+
     /// The database's current revision (one cheap row).
     private func currentRevision() async throws -> Int64 {
         var revision: Int64 = 0
@@ -257,6 +263,8 @@ public final class PostgresConfigStore: ConfigStore {
             try await Self.bounded { try await self.write(changes) }
         } catch let error as StoreUnavailable {
             throw error
+        } catch  where Self.rootCause(error) is StoreConflict {
+            throw StoreConflict()
         } catch {
             // The server is down, unreachable or refuses connections: the transaction was rolled
             // back. (A commit whose answer was lost is the one case where that is not sure; the
@@ -273,6 +281,10 @@ public final class PostgresConfigStore: ConfigStore {
             ).decode(Int64.self) {
                 revision = value
             }
+            // The row lock orders every node's writes; a node that has not applied the writes
+            // before this one validated against an older configuration (a route may now use
+            // the upstream it deletes): nothing is written, and it validates again.
+            guard revision - 1 == self.applied.withLock({ $0 }) else { throw StoreConflict() }
             for change in changes {
                 switch change {
                 case .put(let record):
@@ -426,12 +438,13 @@ public final class PostgresConfigStore: ConfigStore {
         }
     }
 
+    /// Tells the node to reload when the database moved past what it applied. The node reads
+    /// the content itself (``latest()``) while it holds its write lock, so a reload can never
+    /// put back an older configuration over one of its own writes.
     private func catchUp(_ onChange: @escaping @Sendable ([StoredResource]) async -> Void) async throws {
         let latest = try await Self.bounded { try await self.currentRevision() }
         guard latest != applied.withLock({ $0 }) else { return }
-        let (records, revision) = try await Self.bounded { try await self.loadWithRevision() }
-        await onChange(records)
-        applied.withLock { $0 = revision }
+        await onChange([])
     }
 
     /// The revision this node has applied (`-1` before the first load).

@@ -72,6 +72,15 @@ public actor ConfigManager {
     public func reload(_ records: [StoredResource]) async {
         await beginWrite()
         defer { endWrite() }
+        var records = records
+        do {
+            // A shared store is read now, under the write lock: never older than this node's
+            // own last write.
+            if let fresh = try await store.latest() { records = fresh }
+        } catch {
+            logger.error("configuration not reloaded from \(store.location): \(error)")
+            return
+        }
         do {
             state = try buildState(records, strict: true)
             publish()
@@ -153,6 +162,14 @@ public actor ConfigManager {
         guard store.isWritable else { throw readOnly() }
         await beginWrite()
         defer { endWrite() }
+        return try await retrying { () async throws(Rejection) -> StoredResource in
+            try await patchLocked(kind, id: id, subPath: subPath, patch: patch)
+        }
+    }
+
+    private func patchLocked(_ kind: ResourceKind, id: String, subPath: [String], patch: JSONValue)
+        async throws(Rejection) -> StoredResource
+    {
         guard let existing = state[kind, id] else { throw Rejection(404, ["message": "Key not found"]) }
         guard subPath.count <= Self.maximumDepth else {
             throw .badRequest("invalid sub path: deeper than \(Self.maximumDepth) levels")
@@ -178,7 +195,9 @@ public actor ConfigManager {
         guard store.isWritable else { throw readOnly() }
         await beginWrite()
         defer { endWrite() }
-        return try await write(kind, id: id, value: value)
+        return try await retrying { () async throws(Rejection) -> (StoredResource, created: Bool) in
+            try await write(kind, id: id, value: value)
+        }
     }
 
     /// ``put(_:id:value:)`` with the write lock held.
@@ -221,6 +240,12 @@ public actor ConfigManager {
         guard store.isWritable else { throw readOnly() }
         await beginWrite()
         defer { endWrite() }
+        return try await retrying { () async throws(Rejection) -> StoredResource in
+            try await deleteLocked(kind, id: id)
+        }
+    }
+
+    private func deleteLocked(_ kind: ResourceKind, id: String) async throws(Rejection) -> StoredResource {
         guard let existing = state[kind, id] else { throw Rejection(404, ["message": "Key not found"]) }
         if kind == .upstreams || kind == .services {
             let field = kind == .upstreams ? "upstream_id" : "service_id"
@@ -245,12 +270,38 @@ public actor ConfigManager {
     private func persist(_ changes: [StoreChange]) async throws(Rejection) {
         do {
             try await store.apply(changes)
+        } catch is StoreConflict {
+            // Another node wrote first: take its configuration, then the caller validates again.
+            if let records = try? await store.latest(), let fresh = try? buildState(records, strict: false) {
+                state = fresh
+                publish()
+            }
+            throw Self.conflict
         } catch let error as StoreUnavailable {
             logger.error("store write refused, the store is unavailable: \(error)")
             throw Rejection(503, ["error_msg": .string("configuration store unavailable: \(error)")])
         } catch {
             logger.error("store write failed: \(error)")
             throw Rejection(500, ["error_msg": .string("failed to write to the store: \(error)")])
+        }
+    }
+
+    /// A write that met another node's (see ``persist(_:)``); retried by ``retrying(_:)``.
+    static let conflict = Rejection(
+        409, ["error_msg": "the configuration changed on another node while writing; try again"])
+
+    /// Runs a write again after another node's write got in first, so the answer is the one
+    /// validated against the cluster's current configuration. Each retry follows a write that
+    /// did commit elsewhere, so the cluster makes progress; 20 tries cover nodes writing
+    /// flat out against each other.
+    private func retrying<T>(_ write: () async throws(Rejection) -> T) async throws(Rejection) -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await write()
+            } catch  where error.status == 409 && attempt < 19 {
+                attempt += 1
+            }
         }
     }
 
