@@ -1,3 +1,4 @@
+import Logging
 import SwitchboardCore
 
 /// One change to persist; a write is a list of them applied atomically (deleting a consumer
@@ -59,6 +60,24 @@ extension ConfigStore {
 
     /// A store of this process alone is never behind.
     public var isStale: Bool { false }
+}
+
+extension StoredResource {
+    /// A record read back from a database row; `nil` (logged) for an unknown kind or JSON that
+    /// does not parse: one unreadable record must not keep the gateway from starting with the rest.
+    static func fromRow(
+        kind kindText: String, id: String, text: String, created: Int, modified: Int, location: String,
+        logger: Logger
+    ) -> StoredResource? {
+        guard let kind = ResourceKind(rawValue: kindText) else { return nil }
+        do {
+            let value = try JSONParser.parse(text)
+            return StoredResource(kind: kind, id: id, value: value, createdIndex: created, modifiedIndex: modified)
+        } catch {
+            logger.error("store \(location) holds unreadable JSON for \(kindText)/\(id), skipped: \(error)")
+            return nil
+        }
+    }
 }
 
 /// A store that cannot be used; `description` is the one line shown to the user.

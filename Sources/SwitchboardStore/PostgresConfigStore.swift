@@ -227,15 +227,12 @@ public final class PostgresConfigStore: ConfigStore {
             for try await (kindText, id, text, created, modified) in rows.decode(
                 (String, String, String, Int64, Int64).self)
             {
-                guard let kind = ResourceKind(rawValue: kindText) else { continue }
-                let value: JSONValue
-                do { value = try JSONParser.parse(text) } catch {
-                    logger.error("store \(location) holds unreadable JSON for \(kindText)/\(id), skipped: \(error)")
-                    continue
+                if let record = StoredResource.fromRow(
+                    kind: kindText, id: id, text: text, created: Int(created), modified: Int(modified),
+                    location: location, logger: logger)
+                {
+                    records.append(record)
                 }
-                records.append(
-                    StoredResource(
-                        kind: kind, id: id, value: value, createdIndex: Int(created), modifiedIndex: Int(modified)))
             }
             return (records, revision)
         }

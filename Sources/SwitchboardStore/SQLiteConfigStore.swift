@@ -57,19 +57,13 @@ public final class SQLiteConfigStore: ConfigStore {
             "SELECT kind, id, value, created_index, modified_index FROM resources ORDER BY created_index")
         var records: [StoredResource] = []
         for row in rows {
-            guard let kindText = row.column("kind")?.string, let kind = ResourceKind(rawValue: kindText),
-                let id = row.column("id")?.string, let text = row.column("value")?.string
+            guard let kindText = row.column("kind")?.string, let id = row.column("id")?.string,
+                let text = row.column("value")?.string,
+                let record = StoredResource.fromRow(
+                    kind: kindText, id: id, text: text, created: Int(row.column("created_index")?.integer ?? 0),
+                    modified: Int(row.column("modified_index")?.integer ?? 0), location: location, logger: logger)
             else { continue }
-            let value: JSONValue
-            do { value = try JSONParser.parse(text) } catch {
-                // One unreadable record must not keep the gateway from starting with the rest.
-                logger.error("store \(location) holds unreadable JSON for \(kindText)/\(id), skipped: \(error)")
-                continue
-            }
-            records.append(
-                StoredResource(
-                    kind: kind, id: id, value: value, createdIndex: Int(row.column("created_index")?.integer ?? 0),
-                    modifiedIndex: Int(row.column("modified_index")?.integer ?? 0)))
+            records.append(record)
         }
         return records
     }
