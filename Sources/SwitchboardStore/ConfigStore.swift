@@ -36,9 +36,10 @@ public protocol ConfigStore: Sendable {
     /// `true` while a shared store cannot be reached: this node answers from the configuration
     /// it last loaded, which may be behind the cluster's.
     var isStale: Bool { get }
-    /// Calls `onChange` with the full new content whenever the configuration was changed outside
-    /// this process, or `onFailure` when the changed content cannot be read. Returns when the
-    /// task is cancelled.
+    /// Calls `onChange` whenever the configuration was changed outside this process, with the
+    /// full new content (a store with ``latest()`` may pass nothing: the caller then reads it
+    /// under its own write lock), or `onFailure` when the changed content cannot be read.
+    /// Returns when the task is cancelled.
     func watch(
         _ onChange: @escaping @Sendable ([StoredResource]) async -> Void,
         onFailure: @escaping @Sendable (any Error) async -> Void

@@ -23,13 +23,20 @@ struct ClusterTests {
 
     static let mock = #"{"uri":"/m","plugins":{"mocking":{"response_example":"v1"}}}"#
 
+    /// A fresh database, two nodes on it, and `mock` written through the first and served by
+    /// the second.
+    func twoNodesServingTheMock(_ fx: Fixtures) async throws -> (PostgresDSN, TestGateway, TestGateway) {
+        let dsn = try await TestPostgres.freshDatabase()
+        let a = try await node(fx, dsn)
+        let b = try await node(fx, dsn)
+        try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
+        try #require(try await eventually { try await b.proxy(.GET, "/m").body == "v1" })
+        return (dsn, a, b)
+    }
+
     @Test func aWriteOnOneNodeIsServedByTheOther() async throws {
         try await withFixture { fx in
-            let dsn = try await TestPostgres.freshDatabase()
-            let a = try await node(fx, dsn)
-            let b = try await node(fx, dsn)
-            try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
-            #expect(try await eventually { try await b.proxy(.GET, "/m").body == "v1" })
+            let (_, a, b) = try await twoNodesServingTheMock(fx)
             // B's Admin API reads what A wrote, with the same envelope.
             let read = try await b.admin(.GET, "/routes/m")
             #expect(read.status == 200 && read.json["value"]?["uri"] == "/m")
@@ -311,11 +318,7 @@ struct ClusterTests {
     /// nothing lost or doubled.
     @Test func theDatabaseRestartedAndStoppedForFiveSeconds() async throws {
         try await withFixture { fx in
-            let dsn = try await TestPostgres.freshDatabase()
-            let a = try await node(fx, dsn)
-            let b = try await node(fx, dsn)
-            try #require((try await a.admin(.PUT, "/routes/m", Self.mock)).status == 201)
-            #expect(try await eventually { try await b.proxy(.GET, "/m").body == "v1" })
+            let (dsn, a, b) = try await twoNodesServingTheMock(fx)
 
             try await TestPostgres.pgCtl(["restart", "-m", "fast"])
             for gateway in [a, b] { #expect(try await gateway.proxy(.GET, "/m").body == "v1") }
