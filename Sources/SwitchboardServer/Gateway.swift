@@ -42,7 +42,7 @@ public final class Gateway: Sendable {
 
     /// Opens the store, loads the configuration and prepares the listeners. The admin key is
     /// generated on first start when none is configured, kept in the store, and printed once.
-    public static func prepare(config: GatewayConfig, logger: Logger, registry: PluginRegistry = .builtIn)
+    public static func prepare(config: GatewayConfig, logger: Logger, registry: PluginRegistry? = nil)
         async throws -> Gateway
     {
         // A write to a pipe whose reader went away (stdout piped to a log shipper that died)
@@ -62,7 +62,11 @@ public final class Gateway: Sendable {
         let clients = UpstreamClients()
         let health = HealthRegistry(clients: clients, logger: logger)
         let metrics = GatewayMetrics()
-        let services = GatewayServices(clients: clients, health: health, metrics: metrics, logger: logger)
+        var services = GatewayServices(clients: clients, health: health, metrics: metrics, logger: logger)
+        let shared = store as? any SharedQuotaCounters
+        services.clusterQuotas = shared.map { ClusterQuotas(shared: $0, logger: logger) }
+        let registry =
+            registry ?? .builtIn(store: .init(location: store.location, sharesCounters: shared != nil))
         let manager = ConfigManager(store: store, registry: registry, holder: holder, services: services)
         do {
             try await manager.start(strict: !store.isWritable)
@@ -224,6 +228,9 @@ public final class Gateway: Sendable {
             sharing.onSharedFailure { failure in health.applyShared(failure) }
             services.append(
                 FailureSharingService(sharing: sharing, broadcast: health.broadcast, node: node.id, logger: logger))
+        }
+        if let quotas = manager.compiler.services.clusterQuotas {
+            services.append(ClusterQuotaService(quotas: quotas))
         }
         if let cluster = store as? PostgresConfigStore {
             services.append(

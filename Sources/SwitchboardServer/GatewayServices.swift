@@ -9,6 +9,8 @@ public struct GatewayServices: Sendable {
     public var health: HealthRegistry
     public var metrics: GatewayMetrics
     public var logger: Logger
+    /// `policy: cluster` counters, on a node of a cluster (PostgreSQL store).
+    var clusterQuotas: ClusterQuotas?
 
     public init(
         clients: UpstreamClients, quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry,

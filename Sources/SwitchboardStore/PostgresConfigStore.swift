@@ -15,9 +15,9 @@ public final class PostgresConfigStore: ConfigStore {
     public let isWritable = true
     /// The DSN without its password: this is what logs and errors show.
     public let location: String
-    private let client: PostgresClient
+    let client: PostgresClient
     private let runner: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     private let catchUpInterval: Duration
     /// The revision whose content this node has applied (own writes included when nothing
     /// from another node came in between); `-1` before the first load.
@@ -176,6 +176,7 @@ public final class PostgresConfigStore: ConfigStore {
                 key TEXT NOT NULL, kind TEXT NOT NULL, until TIMESTAMPTZ NOT NULL, PRIMARY KEY (key, kind))
             """
         ],
+        quotaMigration,
     ]
 
     private func migrate() async throws {

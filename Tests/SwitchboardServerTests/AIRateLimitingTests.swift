@@ -145,6 +145,23 @@ import Testing
                     #"{"limit":30,"time_window":60,"limit_strategy":"expression","cost_expr":"os.exit()"}"#,
                     "invalid cost_expr: unknown function 'os.exit'"
                 ),
+                // Shared counters are the cluster store's, never Redis; a single node cannot share.
+                (
+                    #"{"limit":30,"time_window":60,"policy":"redis","redis_host":"127.0.0.1"}"#,
+                    #"policy redis is not supported: nodes share counters through the cluster store; use policy "cluster" with store: postgres://..."#
+                ),
+                (
+                    #"{"limit":30,"time_window":60,"policy":"redis-cluster"}"#,
+                    #"policy redis-cluster is not supported: nodes share counters through the cluster store; use policy "cluster" with store: postgres://..."#
+                ),
+                (
+                    #"{"limit":30,"time_window":60,"policy":"cluster"}"#,
+                    "policy cluster needs the cluster store (store: postgres://...); this gateway's store is \(gw.storeLocation)"
+                ),
+                (
+                    #"{"limit":30,"time_window":60,"sync_interval":100}"#,
+                    "sync_interval applies to policy cluster only"
+                ),
             ]
             for (config, message) in cases {
                 let result = try await gw.admin(

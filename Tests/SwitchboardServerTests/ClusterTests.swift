@@ -23,6 +23,38 @@ struct ClusterTests {
 
     static let mock = #"{"uri":"/m","plugins":{"mocking":{"response_example":"v1"}}}"#
 
+    /// A gateway node as a process of its own (`switchboard serve`), admin key `k`.
+    struct ProcessNode {
+        var running: CommandLineTests.Running
+        var proxy: Int
+        var admin: Int
+        var control: Int
+    }
+
+    /// `count` real gateway processes on `dsn`, each answering its Admin API.
+    func processNodes(_ fx: Fixtures, _ dsn: PostgresDSN, count: Int) async throws -> [ProcessNode] {
+        var nodes: [ProcessNode] = []
+        for index in 0..<count {
+            let directory = TestGateway.makeDirectory()
+            let (proxy, admin) = (try CommandLineTests.freePort(), try CommandLineTests.freePort())
+            let control = try CommandLineTests.freePort()
+            let config = directory.appendingPathComponent("node\(index).yaml")
+            try """
+            store: postgres://\(dsn.user)@\(dsn.host):\(dsn.port)/\(dsn.database)
+            proxy: {listen: "127.0.0.1:\(proxy)"}
+            admin: {listen: "127.0.0.1:\(admin)", keys: [{key: k}]}
+            control: {listen: "127.0.0.1:\(control)"}
+            prometheus: {enabled: false}
+            access_log: {path: "off"}
+            """.write(to: config, atomically: true, encoding: .utf8)
+            let running = fx.own(
+                try CommandLineTests.Running(["serve", "--config", config.path], directory: directory))
+            try #require(await CommandLineTests.waitForAdmin(admin, key: "k"), "\(running.stderr)")
+            nodes.append(ProcessNode(running: running, proxy: proxy, admin: admin, control: control))
+        }
+        return nodes
+    }
+
     /// A fresh database, two nodes on it, and `mock` written through the first and served by
     /// the second.
     func twoNodesServingTheMock(_ fx: Fixtures) async throws -> (PostgresDSN, TestGateway, TestGateway) {
@@ -268,25 +300,7 @@ struct ClusterTests {
     @Test func killingOneNodeLosesNoAcknowledgedWrite() async throws {
         try await withFixture { fx in
             let dsn = try await TestPostgres.freshDatabase()
-            var nodes: [(running: CommandLineTests.Running, proxy: Int, admin: Int, control: Int)] = []
-            for name in ["a", "b"] {
-                let directory = TestGateway.makeDirectory()
-                let (proxy, admin) = (try CommandLineTests.freePort(), try CommandLineTests.freePort())
-                let control = try CommandLineTests.freePort()
-                let config = directory.appendingPathComponent("\(name).yaml")
-                try """
-                store: postgres://\(dsn.user)@\(dsn.host):\(dsn.port)/\(dsn.database)
-                proxy: {listen: "127.0.0.1:\(proxy)"}
-                admin: {listen: "127.0.0.1:\(admin)", keys: [{key: k}]}
-                control: {listen: "127.0.0.1:\(control)"}
-                prometheus: {enabled: false}
-                access_log: {path: "off"}
-                """.write(to: config, atomically: true, encoding: .utf8)
-                let running = fx.own(
-                    try CommandLineTests.Running(["serve", "--config", config.path], directory: directory))
-                try #require(await CommandLineTests.waitForAdmin(admin, key: "k"), "\(running.stderr)")
-                nodes.append((running, proxy, admin, control))
-            }
+            let nodes = try await processNodes(fx, dsn, count: 2)
             let (a, b) = (nodes[0], nodes[1])
             for i in 0..<10 {
                 let route = #"{"uri":"/r\#(i)","plugins":{"mocking":{"response_example":"r\#(i)"}}}"#

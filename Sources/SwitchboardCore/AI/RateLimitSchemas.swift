@@ -1,4 +1,6 @@
-/// The `ai-rate-limiting` schema (APISIX 3.18, `policy: local`) and its code checks.
+/// The `ai-rate-limiting` schema (APISIX 3.18) and its code checks. Policies: `local` (this
+/// node's counters) and `cluster` (counters shared by the nodes of a PostgreSQL cluster) in
+/// place of APISIX's `redis*`.
 public enum RateLimitSchemas {
     static let countOrExpression = Schema(anyOf: [
         Schema(type: .integer, exclusiveMinimum: 0), Schema(type: .string, minLength: 1),
@@ -31,7 +33,9 @@ public enum RateLimitSchemas {
             "rejected_code": Schema(type: .integer, minimum: 200, maximum: 599, default: 503),
             "rejected_msg": Schema(type: .string, minLength: 1),
             "policy": Schema(
-                type: .string, enum: ["local", "redis", "redis-cluster", "redis-sentinel"], default: "local"),
+                type: .string, enum: ["local", "cluster", "redis", "redis-cluster", "redis-sentinel"],
+                default: "local"),
+            "sync_interval": Schema(type: .integer, minimum: 10, maximum: 60000),
             "allow_degradation": Schema(type: .boolean, default: false),
             "rules": Schema(
                 type: .array,
@@ -51,7 +55,22 @@ public enum RateLimitSchemas {
             Schema(required: ["rules"]),
         ])
 
-    public static func check(_ config: JSONValue) throws(SchemaError) -> JSONValue {
+    /// Where this gateway keeps its configuration, for `policy: cluster`.
+    public struct Store: Sendable, Equatable {
+        /// As logs show it (no password).
+        public var location: String
+        /// Whether its nodes share counters through it (PostgreSQL).
+        public var sharesCounters: Bool
+
+        public init(location: String, sharesCounters: Bool) {
+            self.location = location
+            self.sharesCounters = sharesCounters
+        }
+
+        public static let unknown = Store(location: "not a cluster store", sharesCounters: false)
+    }
+
+    public static func check(_ config: JSONValue, store: Store = .unknown) throws(SchemaError) -> JSONValue {
         try checkAmounts(config)
         if config["limit_strategy"]?.stringValue == "expression" {
             guard let text = config["cost_expr"]?.stringValue else {
@@ -59,9 +78,19 @@ public enum RateLimitSchemas {
             }
             do { _ = try CostExpression(text) } catch { throw SchemaError("invalid cost_expr: \(error)") }
         }
-        if let policy = config["policy"]?.stringValue, policy != "local" {
+        let policy = config["policy"]?.stringValue ?? "local"
+        switch policy {
+        case "local":
+            if config["sync_interval"] != nil { throw SchemaError("sync_interval applies to policy cluster only") }
+        case "cluster":
+            guard store.sharesCounters else {
+                throw SchemaError(
+                    "policy cluster needs the cluster store (store: postgres://...); this gateway's store is \(store.location)"
+                )
+            }
+        default:
             throw SchemaError(
-                "policy \(policy) is not supported by this build: counters are local to the gateway (shared counters come with cluster mode)"
+                "policy \(policy) is not supported: nodes share counters through the cluster store; use policy \"cluster\" with store: postgres://..."
             )
         }
         return config

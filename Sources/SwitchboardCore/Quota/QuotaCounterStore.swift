@@ -18,6 +18,13 @@ public struct QuotaState: Sendable, Equatable {
     /// Seconds until the window ends (exactly the window length for its first request).
     public var resetIn: Double
 
+    public init(limit: Int, consumed: Int, reserved: Int, resetIn: Double) {
+        self.limit = limit
+        self.consumed = consumed
+        self.reserved = reserved
+        self.resetIn = resetIn
+    }
+
     /// What the `Remaining` header says: the quota left before this request's own cost.
     public var remaining: Int { max(0, Saturating.subtract(limit, Saturating.add(consumed, reserved))) }
     /// Admission rule: spent plus promised must stay under the limit.
@@ -26,16 +33,28 @@ public struct QuotaState: Sendable, Equatable {
 
 /// A request's claim on a counter, replaced by the real usage when it ends.
 public struct QuotaReservation: Sendable, Equatable {
+    /// Where a reservation was counted, and so where it is settled.
+    public enum Counted: Sendable, Equatable {
+        /// In the counters that made it.
+        case counters
+        /// In a node's batch of a shared counter (`sync_interval`), sent with the next sync.
+        case batch
+        /// In this node's own counters while the shared ones could not be reached.
+        case fallback
+    }
+
     public var key: String
     public var amount: Int
     /// The window the reservation was made in; a reservation from an expired window is not
     /// taken off the new window's `reserved`.
     public var windowStart: Double
+    public var counted: Counted
 
-    public init(key: String, amount: Int, windowStart: Double) {
+    public init(key: String, amount: Int, windowStart: Double, counted: Counted = .counters) {
         self.key = key
         self.amount = amount
         self.windowStart = windowStart
+        self.counted = counted
     }
 }
 

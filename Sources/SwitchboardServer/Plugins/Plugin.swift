@@ -24,6 +24,7 @@ public struct PluginContext: Sendable {
 
     public var clients: UpstreamClients { services.clients }
     public var quotas: any QuotaCounterStore { services.quotas }
+    var clusterQuotas: ClusterQuotas? { services.clusterQuotas }
     public var health: HealthRegistry { services.health }
     public var metrics: GatewayMetrics { services.metrics }
     public var logger: Logger { services.logger }

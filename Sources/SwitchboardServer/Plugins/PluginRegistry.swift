@@ -9,13 +9,18 @@ public struct PluginRegistry: Sendable {
     }
 
     /// The plugins built into Switchboard.
-    public static let builtIn = PluginRegistry([
-        KeyAuthPlugin(),
-        MockingPlugin(),
-        AIProxyMultiPlugin(),
-        AIProxyPlugin(),
-        AIRateLimitingPlugin(),
-    ])
+    public static let builtIn = builtIn(store: .unknown)
+
+    /// The built-in plugins for a gateway on `store` (`policy: cluster` needs a shared one).
+    public static func builtIn(store: RateLimitSchemas.Store) -> PluginRegistry {
+        PluginRegistry([
+            KeyAuthPlugin(),
+            MockingPlugin(),
+            AIProxyMultiPlugin(),
+            AIProxyPlugin(),
+            AIRateLimitingPlugin(store: store),
+        ])
+    }
 
     public var catalog: PluginCatalog { PluginCatalog(plugins.values.map(\.spec)) }
 

@@ -25,6 +25,9 @@ final class TestGateway: @unchecked Sendable {
 
     let gateway: Gateway
     let directory: URL
+
+    /// The store as the gateway names it in messages (the default SQLite file).
+    var storeLocation: String { "sqlite:" + directory.appendingPathComponent("switchboard.db").path }
     private let task: Task<Void, any Error>
 
     static func makeDirectory() -> URL {

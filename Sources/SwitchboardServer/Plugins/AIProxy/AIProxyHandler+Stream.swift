@@ -145,7 +145,7 @@ extension AIProxyHandler {
                             serving = candidate
                             self.select(candidate, exchange, ai)
                             if let limiter = self.rateLimiter(exchange) {
-                                _ = limiter.moveReservation(
+                                _ = await limiter.moveReservation(
                                     to: settings.instances[candidate].name, exchange: exchange, enforce: false)
                             }
                             guard let again = next.broken else {

@@ -100,7 +100,7 @@ struct AIProxyHandler: PluginHandler {
         if let user = body["safety_identifier"]?.stringValue ?? body["user"]?.stringValue {
             exchange.logValues["llm_end_user_id"] = user
         }
-        guard let first = pick(exchange, ai) else {
+        guard let first = await pickWithQuotas(exchange, ai) else {
             return GatewayResponse.text(.serviceUnavailable, "all servers tried")
         }
         select(first, exchange, ai)
@@ -136,6 +136,18 @@ struct AIProxyHandler: PluginHandler {
     /// The request's `ai-rate-limiting`, if any: quotas are charged to the instance that served.
     func rateLimiter(_ exchange: Exchange) -> (any InstanceQuotaGate)? {
         exchange.plugins.lazy.compactMap { $0.handler as? any InstanceQuotaGate }.first
+    }
+
+    /// ``pick(_:_:)`` after the quota gate has brought its view of the candidates' counters up
+    /// to date (shared counters: one round trip; local ones need none).
+    func pickWithQuotas(_ exchange: Exchange, _ ai: AIExchange) async -> Int? {
+        if settings.instances.count > 1, let gate = quotaGate(exchange) {
+            let candidates = settings.instances.indices.filter { !ai.tried.contains($0) }.map {
+                settings.instances[$0].name
+            }
+            await gate.prepare(instances: candidates, exchange: exchange)
+        }
+        return pick(exchange, ai)
     }
 
     /// The next instance to try, or `nil` when none is left. With a single instance there is no
@@ -306,15 +318,15 @@ struct AIProxyHandler: PluginHandler {
                     return failure.response()
                 }
             }
-            var candidate = pick(exchange, ai)
+            var candidate = await pickWithQuotas(exchange, ai)
             // The quota follows the request to its new instance.
             let enforce = quotaGate(exchange) != nil
             while let next = candidate, let limiter = rateLimiter(exchange),
-                !limiter.moveReservation(to: settings.instances[next].name, exchange: exchange, enforce: enforce)
+                !(await limiter.moveReservation(to: settings.instances[next].name, exchange: exchange, enforce: enforce))
             {
                 ai.tried.insert(next)
                 health[next].abandon()  // admitted (perhaps as a trial) but never sent
-                candidate = pick(exchange, ai)
+                candidate = await pickWithQuotas(exchange, ai)
             }
             guard let next = candidate else {
                 context.logger.error("failed to pick new AI instance: all servers tried")

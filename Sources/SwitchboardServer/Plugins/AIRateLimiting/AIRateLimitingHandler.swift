@@ -8,12 +8,15 @@ import Synchronization
 /// What `ai-proxy-multi` asks `ai-rate-limiting` while choosing instances (fallback strategy
 /// `rate_limiting` / `instance_health_and_rate_limiting`).
 protocol InstanceQuotaGate: Sendable {
+    /// Brings what ``admits(instance:exchange:)`` knows about `instances` up to date (shared
+    /// counters: one round trip for all of them, before picking).
+    func prepare(instances: [String], exchange: Exchange) async
     /// Whether `instance` has quota left (sets that instance's quota headers, as APISIX does).
     func admits(instance: String, exchange: Exchange) -> Bool
     /// Moves this request's reservation to `instance` after a fallback. With `enforce`, `false`
     /// when that instance has no quota left; without, the request goes on and its usage is
     /// charged there anyway (APISIX charges the last instance after the fact).
-    func moveReservation(to instance: String, exchange: Exchange, enforce: Bool) -> Bool
+    func moveReservation(to instance: String, exchange: Exchange, enforce: Bool) async -> Bool
 }
 
 /// Reservations this request holds, released or settled in the log phase.
@@ -47,6 +50,10 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     /// config starts new counters (APISIX's behaviour).
     let counterPrefix: String
     let quotas: any QuotaCounterStore
+    /// The cluster's counters with `policy: cluster` (`nil`: this node's `quotas`).
+    let cluster: ClusterQuotas?
+    /// `sync_interval` in seconds: admit locally between syncs with the cluster.
+    let syncInterval: Double?
     let metrics: GatewayMetrics
     let logger: Logger
     /// Set once an unresolvable amount has been logged for this configuration.
@@ -79,6 +86,8 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         allowDegradation = config["allow_degradation"]?.boolValue ?? false
         counterPrefix = "\(context.parentKey):\(CRC32.checksum(config.serializedBytes()))"
         quotas = context.quotas
+        cluster = config["policy"]?.stringValue == "cluster" ? context.clusterQuotas : nil
+        syncInterval = config["sync_interval"]?.intValue.map { Double($0) / 1000 }
         metrics = context.metrics
         logger = context.logger
     }
@@ -118,22 +127,37 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
 
     // MARK: - Gate for ai-proxy-multi
 
+    func prepare(instances: [String], exchange: Exchange) async {
+        guard let cluster, rules.isEmpty else { return }
+        var counters: [(key: String, window: QuotaWindow)] = []
+        for instance in instances {
+            if case .window(let window) = quotaWindow(for: instance, exchange) {
+                counters.append(("\(counterPrefix):\(instance)", window))
+            }
+        }
+        await cluster.prepare(counters)
+    }
+
     func admits(instance: String, exchange: Exchange) -> Bool {
         guard rules.isEmpty, case .window(let window) = quotaWindow(for: instance, exchange) else { return true }
-        let current = quotas.peek("\(counterPrefix):\(instance)", window: window)
+        let key = "\(counterPrefix):\(instance)"
+        let current = cluster?.known(key, window: window) ?? quotas.peek(key, window: window)
         setHeaders(exchange, suffix: instance, current, remaining: current.admits ? current.remaining : 0)
         return current.admits
     }
 
-    func moveReservation(to instance: String, exchange: Exchange, enforce: Bool) -> Bool {
+    func moveReservation(to instance: String, exchange: Exchange, enforce: Bool) async -> Bool {
         guard rules.isEmpty else { return true }
         let state = state(exchange)
-        for (_, reservation) in state.reservations { quotas.release(reservation) }
+        for (_, reservation) in state.reservations { finish(reservation, actual: nil) }
         state.reservations = [:]
-        if reserve(instance: instance, exchange) == nil { return true }
+        if await reserve(instance: instance, exchange) == nil { return true }
         if enforce { return false }
-        // Charge the usage to this instance without a reservation (its window is not matched).
-        state.reservations[instance] = QuotaReservation(key: "\(counterPrefix):\(instance)", amount: 0, windowStart: -1)
+        // Charge the usage to this instance without a reservation (locally its window is not
+        // matched; the shared counters need the window the refusal came from).
+        let key = "\(counterPrefix):\(instance)"
+        let start = cluster?.lastWindowStart(key).map(Double.init) ?? -1
+        state.reservations[instance] = QuotaReservation(key: key, amount: 0, windowStart: start)
         return true
     }
 
@@ -143,31 +167,51 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         guard let ai = exchange.ai, ai.picked != nil, let instance = exchange.logValues["picked_instance"] else {
             return nil  // Without an AI proxy on the route there is nothing to limit (as in APISIX).
         }
-        if !rules.isEmpty { return applyRules(exchange) }
-        return reserve(instance: instance, exchange)
+        if !rules.isEmpty { return await applyRules(exchange) }
+        return await reserve(instance: instance, exchange)
+    }
+
+    /// A reservation on the counters of this configuration's policy.
+    private func reserve(_ key: String, window: QuotaWindow, _ exchange: Exchange) async -> ClusterQuotas.Outcome {
+        let estimate = estimate(exchange, key: key)
+        guard let cluster else { return .decided(quotas.reserve(key, window: window, estimate: estimate)) }
+        return await cluster.reserve(
+            key, window: window, estimate: estimate, syncInterval: syncInterval, allowDegradation: allowDegradation)
+    }
+
+    /// Settles (`actual`) or releases a reservation where it was made.
+    private func finish(_ reservation: QuotaReservation, actual: Int?) {
+        if let cluster {
+            cluster.finish(reservation, actual: actual)
+        } else if let actual {
+            quotas.settle(reservation, actual: actual)
+        } else {
+            quotas.release(reservation)
+        }
     }
 
     /// Reserves this request's estimate on `instance`; a response when it is refused.
-    private func reserve(instance: String, _ exchange: Exchange) -> Response? {
+    private func reserve(instance: String, _ exchange: Exchange) async -> Response? {
         let window: QuotaWindow
         switch quotaWindow(for: instance, exchange) {
         case .unlimited: return nil
         case .invalid(let reason): return failure(exchange, reason)
         case .window(let resolved): window = resolved
         }
-        let key = "\(counterPrefix):\(instance)"
-        switch quotas.reserve(key, window: window, estimate: estimate(exchange, key: key)) {
-        case .admitted(let reservation, let before):
+        switch await reserve("\(counterPrefix):\(instance)", window: window, exchange) {
+        case .decided(.admitted(let reservation, let before)):
             state(exchange).reservations[instance] = reservation
             setHeaders(exchange, suffix: instance, before, remaining: before.remaining)
             return nil
-        case .rejected(let current):
+        case .decided(.rejected(let current)):
             setHeaders(exchange, suffix: instance, current, remaining: 0)
             return reject(exchange, current)
+        case .unavailable(let reason):
+            return unavailable(exchange, reason)
         }
     }
 
-    private func applyRules(_ exchange: Exchange) -> Response? {
+    private func applyRules(_ exchange: Exchange) async -> Response? {
         var applied = false
         let state = state(exchange)
         for rule in rules {
@@ -176,22 +220,25 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
             switch self.applied(rule.count, rule.window, exchange, field: "count") {
             case .unlimited: continue
             case .invalid(let reason):
-                for (_, reservation) in state.reservations { quotas.release(reservation) }
+                for (_, reservation) in state.reservations { finish(reservation, actual: nil) }
                 state.reservations = [:]
                 return failure(exchange, reason)
             case .window(let resolved): window = resolved
             }
             applied = true
-            let counter = "\(counterPrefix):rule:\(key)"
-            switch quotas.reserve(counter, window: window, estimate: estimate(exchange, key: counter)) {
-            case .admitted(let reservation, let before):
+            switch await reserve("\(counterPrefix):rule:\(key)", window: window, exchange) {
+            case .decided(.admitted(let reservation, let before)):
                 state.reservations["rule:\(rule.headerName):\(key)"] = reservation
                 setRuleHeaders(exchange, rule, before, remaining: before.remaining)
-            case .rejected(let current):
+            case .decided(.rejected(let current)):
                 setRuleHeaders(exchange, rule, current, remaining: 0)
-                for (_, reservation) in state.reservations { quotas.release(reservation) }
+                for (_, reservation) in state.reservations { finish(reservation, actual: nil) }
                 state.reservations = [:]
                 return reject(exchange, current)
+            case .unavailable(let reason):
+                for (_, reservation) in state.reservations { finish(reservation, actual: nil) }
+                state.reservations = [:]
+                return unavailable(exchange, reason)
             }
         }
         if !applied && !allowDegradation {
@@ -218,10 +265,14 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         let usage = exchange.ai?.usage
         for (_, reservation) in state.reservations {
             if let usage, !usage.isEmpty {
-                quotas.settle(reservation, actual: cost(usage))
-                quotas.recordCompletion(reservation.key, completion: usage.completion)
+                finish(reservation, actual: cost(usage))
+                if let cluster {
+                    cluster.recordCompletion(reservation.key, completion: usage.completion)
+                } else {
+                    quotas.recordCompletion(reservation.key, completion: usage.completion)
+                }
             } else {
-                quotas.release(reservation)
+                finish(reservation, actual: nil)
             }
         }
         state.reservations = [:]
@@ -259,7 +310,7 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         let maxTokens =
             Saturating.count(body["max_tokens"]) ?? Saturating.count(body["max_completion_tokens"])
             ?? Saturating.count(body["max_output_tokens"])
-        let completion = maxTokens ?? quotas.averageCompletion(key)
+        let completion = maxTokens ?? cluster?.averageCompletion(key) ?? quotas.averageCompletion(key)
         var usage = TokenUsage(prompt: prompt, completion: completion)
         usage.raw = [
             "prompt_tokens": .int(prompt), "completion_tokens": .int(completion),
@@ -270,6 +321,13 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     }
 
     // MARK: - Answers and headers
+
+    /// The cluster's counters did not answer and `allow_degradation` is off: fail closed.
+    private func unavailable(_ exchange: Exchange, _ reason: String) -> Response {
+        let message = "quota store unavailable: \(reason)"
+        exchange.logValues["rate_limiting_error"] = message
+        return GatewayResponse.json(.serviceUnavailable, ["error_msg": .string(message)])
+    }
 
     private func reject(_ exchange: Exchange, _ state: QuotaState) -> Response {
         self.state(exchange).rejected = true

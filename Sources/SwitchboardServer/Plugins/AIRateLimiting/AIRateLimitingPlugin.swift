@@ -8,11 +8,15 @@ public struct AIRateLimitingPlugin: Plugin {
     public static let name = "ai-rate-limiting"
     public static let priority = 1030
 
-    public let spec = PluginSpec(
-        name: AIRateLimitingPlugin.name, priority: AIRateLimitingPlugin.priority, schema: RateLimitSchemas.plugin,
-        check: { (config) throws(SchemaError) in try RateLimitSchemas.check(config) })
+    public let spec: PluginSpec
 
-    public init() {}
+    /// - Parameter store: the gateway's store; `policy: cluster` is refused unless it shares
+    ///   counters.
+    public init(store: RateLimitSchemas.Store = .unknown) {
+        spec = PluginSpec(
+            name: AIRateLimitingPlugin.name, priority: AIRateLimitingPlugin.priority, schema: RateLimitSchemas.plugin,
+            check: { (config) throws(SchemaError) in try RateLimitSchemas.check(config, store: store) })
+    }
 
     public func makeHandler(config: JSONValue, scope: PluginSpec.Scope, context: PluginContext) throws
         -> any PluginHandler
