@@ -229,8 +229,10 @@ public final class Gateway: Sendable {
             services.append(
                 FailureSharingService(sharing: sharing, broadcast: health.broadcast, node: node.id, logger: logger))
         }
+        // First in the group, so shut down last (services stop in reverse order): requests that
+        // finish while the listeners drain still have their usage sent.
         if let quotas = manager.compiler.services.clusterQuotas {
-            services.append(ClusterQuotaService(quotas: quotas))
+            services.insert(ClusterQuotaService(quotas: quotas), at: 0)
         }
         if let cluster = store as? PostgresConfigStore {
             services.append(

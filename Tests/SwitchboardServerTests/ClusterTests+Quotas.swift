@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import NIOHTTP1
 import SwitchboardCore
+import SwitchboardStore
 import Testing
 
 /// `ai-rate-limiting` with `policy: cluster`: one set of counters for every node.
@@ -187,5 +189,24 @@ extension ClusterTests {
             #expect(picked.headers.first(name: "x-ai-ratelimit-remaining-first") == "0")
             #expect(first.requests.count == 1 && second.requests.count == 1, "node B picked the spent instance")
         }
+    }
+
+    /// Windows that ended more than a minute ago are deleted; current ones are kept.
+    @Test func expiredWindowsAreRemoved() async throws {
+        let dsn = try await TestPostgres.freshDatabase()
+        let store = try await PostgresConfigStore.open(dsn, logger: Logger(label: "test"))
+        let window = QuotaWindow(limit: 100, seconds: 60)
+        _ = try await store.reserve("current", window: window, estimate: 5)
+        try await TestPostgres.run(
+            on: dsn,
+            """
+            INSERT INTO switchboard_quota_windows (counter, window_start, expires_at, consumed)
+            VALUES ('old', 60, 120, 7)
+            """)
+        try await store.removeExpiredWindows()
+        #expect(
+            try await TestPostgres.value(on: dsn, "SELECT string_agg(counter, ',') FROM switchboard_quota_windows")
+                == "current")
+        try await store.close()
     }
 }
