@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Switchboard's benchmark harness: Switchboard against an nginx reverse proxy and against the
-# mock provider directly, all on 127.0.0.1, closed loop with wrk, alternating rounds.
+# Switchboard's benchmark harness: Switchboard against an nginx reverse proxy, vllm-router (a Rust
+# LLM router, from PyPI) and the mock provider directly, all on 127.0.0.1, closed loop with wrk,
+# alternating rounds.
 #
 #   Benchmarks/run.sh                 full run (release build, 10 s per cell, 3 rounds, 5000 streams)
 #   Benchmarks/run.sh --smoke         a few seconds, debug build, no targets (CI runs this)
 #   Benchmarks/run.sh --soak 30       RSS every minute under steady load for 30 minutes
 #   options: --duration S  --rounds N  --streams N  --stream-seconds S  --scenarios "chat stream"
 #   SWITCHBOARD_BIN=path  benchmark that binary instead of building (compare two builds)
-#   BENCH_PORT_BASE=N     listen on N+1..N+5 instead of 18801..18805
+#   BENCH_PORT_BASE=N     listen on N+1..N+10 instead of 18801..18810
+#   VLLM_ROUTER=0|1       leave out / include vllm-router (default: included, except with --smoke)
 #
-# Installs wrk and nginx from the distribution's packages when missing. Every process it starts
-# is stopped by PID on exit.
+# Installs wrk and nginx from the distribution's packages when missing, and vllm-router into a
+# virtual environment in the work directory. Every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,7 +20,7 @@ ROOT=$PWD
 SMOKE=0 DURATION=10 ROUNDS=3 SOAK=0 STREAMS=5000 STREAM_SECONDS=30 SCENARIOS="chat stream embeddings"
 while [ $# -gt 0 ]; do
     case "$1" in
-        --smoke) SMOKE=1; DURATION=1; ROUNDS=1; STREAMS=50; STREAM_SECONDS=2 ;;
+        --smoke) SMOKE=1; DURATION=1; ROUNDS=1; STREAMS=50; STREAM_SECONDS=2; VLLM_ROUTER=${VLLM_ROUTER:-0} ;;
         --duration) DURATION=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --soak) SOAK=$2; shift ;;
@@ -64,6 +66,9 @@ fi
 
 BASE=${BENCH_PORT_BASE:-18800}  # another base lets two runs (e.g. a soak and an A/B) coexist
 MOCK=$((BASE + 1)) NGINX=$((BASE + 2)) SB=$((BASE + 3)) ADMIN=$((BASE + 4)) SCALE=$((BASE + 5))
+# vllm-router forwards the client's path, so it gets a second mock pair that streams on the chat path.
+VR=$((BASE + 6)) VRS=$((BASE + 7)) MOCK2=$((BASE + 8)) SMOCK=$((BASE + 9)) SMOCK2=$((BASE + 10))
+VLLM_ROUTER=${VLLM_ROUTER:-1}
 
 # --- the mock provider and the nginx reference -----------------------------------------------
 CHAT='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":12,"total_tokens":54}}'
@@ -95,9 +100,17 @@ http {
     upstream mock { server 127.0.0.1:$MOCK; keepalive 512; }
     server {
         listen 127.0.0.1:$MOCK backlog=8192;
+        listen 127.0.0.1:$MOCK2 backlog=8192;
+        location = /health { return 200 'ok'; }
         location = /v1/chat/completions { default_type application/json; return 200 '$CHAT'; }
         location = /v1/embeddings { default_type application/json; return 200 '$EMB'; }
         location = /stream/v1/chat/completions { default_type text/event-stream; return 200 '$SSE'; }
+    }
+    server {
+        listen 127.0.0.1:$SMOCK backlog=8192;
+        listen 127.0.0.1:$SMOCK2 backlog=8192;
+        location = /health { return 200 'ok'; }
+        location = /v1/chat/completions { default_type text/event-stream; return 200 '$SSE'; }
     }
     server {
         listen 127.0.0.1:$NGINX backlog=8192;
@@ -111,6 +124,30 @@ http {
 }
 EOF
 /usr/sbin/nginx -c "$WORK/nginx.conf" -p "$WORK" -g "daemon on;"
+
+# --- vllm-router: round robin over the two mock ports, one router for chat/embeddings, one for streams
+TARGETS="direct nginx switchboard"
+if [ "$VLLM_ROUTER" = 1 ]; then
+    echo "== installing vllm-router from PyPI" >&2
+    python3 -m venv "$WORK/vllm-venv" && "$WORK/vllm-venv/bin/pip" install -q vllm-router >&2
+    start_router() {  # port, mock port, mock port (its metrics listen on port + 100)
+        "$WORK/vllm-venv/bin/vllm-router" --host 127.0.0.1 --port "$1" --policy round_robin --log-level error \
+            --prometheus-host 127.0.0.1 --prometheus-port "$(( $1 + 100 ))" \
+            --worker-urls "http://127.0.0.1:$2" "http://127.0.0.1:$3" >"$WORK/vllm-router-$1.log" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 1 300); do
+            curl -sf -o /dev/null -H 'Content-Type: application/json' -d '{"model":"m","messages":[]}' \
+                "http://127.0.0.1:$1/v1/chat/completions" && return
+            sleep 0.1
+        done
+        echo "vllm-router on $1 did not start:" >&2; cat "$WORK/vllm-router-$1.log" >&2; exit 1
+    }
+    start_router "$VR" "$MOCK" "$MOCK2"
+    VRPID=${PIDS[-1]}
+    start_router "$VRS" "$SMOCK" "$SMOCK2"
+    VRSPID=${PIDS[-1]}
+    TARGETS="direct nginx vllm-router switchboard"
+fi
 
 # --- Switchboard, configured through its Admin API --------------------------------------------
 cat > "$WORK/switchboard.yaml" <<EOF
@@ -153,12 +190,32 @@ script chat '{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You 
 script stream '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarise the plot of Hamlet in two sentences, please."}],"max_tokens":128}'
 script embeddings '{"model":"text-embedding-3-small","input":"The quick brown fox jumps over the lazy dog"}'
 
-path_of() { case "$1" in chat) echo /v1/chat/completions ;; stream) echo /stream/v1/chat/completions ;; *) echo /v1/embeddings ;; esac; }
-port_of() { case "$1" in direct) echo $MOCK ;; nginx) echo $NGINX ;; *) echo $SB ;; esac; }
+path_of() {  # scenario, target
+    case "$1" in
+        chat) echo /v1/chat/completions ;;
+        stream) [ "${2:-}" = vllm-router ] && echo /v1/chat/completions || echo /stream/v1/chat/completions ;;
+        *) echo /v1/embeddings ;;
+    esac
+}
+port_of() {  # target, scenario
+    case "$1" in
+        direct) echo $MOCK ;;
+        nginx) echo $NGINX ;;
+        vllm-router) [ "${2:-}" = stream ] && echo $VRS || echo $VR ;;
+        *) echo $SB ;;
+    esac
+}
+pid_of() {  # target, scenario: the process whose CPU is counted
+    case "$1" in
+        switchboard) echo "$SBPID" ;;
+        vllm-router) [ "${2:-}" = stream ] && echo "$VRSPID" || echo "$VRPID" ;;
+        *) echo "" ;;
+    esac
+}
 to_ms() {  # wrk latency like 1.23ms, 456.00us, 1.2s
     awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SBPID/stat"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${1:-$SBPID}/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SBPID/status"; }
 rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$SBPID/status"; }
 TICK=$(getconf CLK_TCK)
@@ -167,11 +224,13 @@ RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 run_cell() {  # $1 target, $2 scenario, $3 concurrency, $4 round
     local threads=$(( $3 < 2 ? 1 : 2 ))
-    local before=0 after=0
-    [ "$1" = switchboard ] && before=$(cpu_ticks)
+    local before=0 after=0 pid
+    pid=$(pid_of "$1" "$2")
+    [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     local out
-    out=$(wrk -t "$threads" -c "$3" -d "${DURATION}s" --latency -s "$WORK/$2.lua" "http://127.0.0.1:$(port_of "$1")$(path_of "$2")")
-    [ "$1" = switchboard ] && after=$(cpu_ticks)
+    out=$(wrk -t "$threads" -c "$3" -d "${DURATION}s" --latency -s "$WORK/$2.lua" \
+        "http://127.0.0.1:$(port_of "$1" "$2")$(path_of "$2" "$1")")
+    [ -n "$pid" ] && after=$(cpu_ticks "$pid")
     local rps p50 p99 requests errors
     rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
     requests=$(echo "$out" | awk '/requests in/ { print $1 }')
@@ -179,7 +238,7 @@ run_cell() {  # $1 target, $2 scenario, $3 concurrency, $4 round
     p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
     p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
     local cpu_us=0
-    if [ "$1" = switchboard ] && [ "${requests:-0}" -gt 0 ]; then
+    if [ -n "$pid" ] && [ "${requests:-0}" -gt 0 ]; then
         cpu_us=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1000000 / hz / n }')
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$cpu_us" "${errors:-0}" >> "$RESULTS"
@@ -199,11 +258,11 @@ CONCURRENCY="1 16 64"
 [ "$SMOKE" = 1 ] && CONCURRENCY="1 16"
 RSS_IDLE=$(rss_kb)
 # Warm up pooled connections everywhere.
-for t in direct nginx switchboard; do wrk -t 1 -c 16 -d 1s -s "$WORK/chat.lua" "http://127.0.0.1:$(port_of $t)/v1/chat/completions" >/dev/null; done
+for t in $TARGETS; do wrk -t 1 -c 16 -d 1s -s "$WORK/chat.lua" "http://127.0.0.1:$(port_of $t)/v1/chat/completions" >/dev/null; done
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in $SCENARIOS; do
         for c in $CONCURRENCY; do
-            for target in direct nginx switchboard; do run_cell "$target" "$scenario" "$c" "$round"; done
+            for target in $TARGETS; do run_cell "$target" "$scenario" "$c" "$round"; done
         done
     done
 done
@@ -213,29 +272,36 @@ RSS_AFTER=$(rss_kb)
 echo
 echo "Switchboard $BUILD build, $(nproc) cores, wrk ${DURATION}s per cell, $ROUNDS round(s), $(date -u +%Y-%m-%d)."
 echo
-echo "| scenario | conc. | target | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | ratio to nginx | CPU µs/req |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-awk -F'\t' '
+echo "| scenario | conc. | target | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | ratio to nginx | ratio to vllm-router | CPU µs/req |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+awk -F'\t' -v targets="$TARGETS" '
     { key = $2 SUBSEP $3 SUBSEP $1; n[key]++; rps[key] += $5; p50[key] += $6; p99[key] += $7; cpu[key] += $8; err[key] += $9 }
     END {
-        split("chat stream embeddings", scen, " "); split("direct nginx switchboard", tgt, " ")
+        split("chat stream embeddings", scen, " "); nt = split(targets, tgt, " ")
         for (s = 1; s <= 3; s++) for (c = 1; c <= 64; c++) {
             d = scen[s] SUBSEP c SUBSEP "direct"; if (!(d in n)) continue
-            x = scen[s] SUBSEP c SUBSEP "nginx"
-            for (t = 1; t <= 3; t++) {
+            x = scen[s] SUBSEP c SUBSEP "nginx"; v = scen[s] SUBSEP c SUBSEP "vllm-router"
+            for (t = 1; t <= nt; t++) {
                 k = scen[s] SUBSEP c SUBSEP tgt[t]
                 r = rps[k] / n[k]; a = p50[k] / n[k]; b = p99[k] / n[k]
+                routed = (tgt[t] == "switchboard" || tgt[t] == "vllm-router")
                 added50 = (tgt[t] == "direct") ? "" : sprintf("%.3f", a - p50[d] / n[d])
                 added99 = (tgt[t] == "direct") ? "" : sprintf("%.3f", b - p99[d] / n[d])
-                ratio = (tgt[t] == "switchboard") ? sprintf("%.2f", r / (rps[x] / n[x])) : ""
-                cpuv = (tgt[t] == "switchboard") ? sprintf("%.1f", cpu[k] / n[k]) : ""
+                ratio = routed ? sprintf("%.2f", r / (rps[x] / n[x])) : ""
+                ratiov = (tgt[t] == "switchboard" && (v in n) && rps[v] > 0) ? sprintf("%.2f", r / (rps[v] / n[v])) : ""
+                cpuv = routed ? sprintf("%.1f", cpu[k] / n[k]) : ""
                 note = err[k] > 0 ? sprintf(" (%d non-2xx)", err[k]) : ""
-                printf "| %s | %d | %s | %.0f%s | %.3f | %.3f | %s | %s | %s | %s |\n", scen[s], c, tgt[t], r, note, a, b, added50, added99, ratio, cpuv
+                printf "| %s | %d | %s | %.0f%s | %.3f | %.3f | %s | %s | %s | %s | %s |\n", scen[s], c, tgt[t], r, note, a, b, added50, added99, ratio, ratiov, cpuv
             }
         }
     }' "$RESULTS"
 echo
 printf 'Switchboard RSS: %s MB idle, %s MB after the rounds.\n' "$(awk -v k="$RSS_IDLE" 'BEGIN { printf "%.1f", k / 1024 }')" "$(awk -v k="$RSS_AFTER" 'BEGIN { printf "%.1f", k / 1024 }')"
+if [ "$VLLM_ROUTER" = 1 ]; then
+    printf 'vllm-router RSS after the rounds: %s MB (chat/embeddings), %s MB (streams).\n' \
+        "$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$VRPID/status")" \
+        "$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$VRSPID/status")"
+fi
 
 # --- streaming scale -----------------------------------------------------------------------------
 echo
