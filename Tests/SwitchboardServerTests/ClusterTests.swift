@@ -90,13 +90,14 @@ struct ClusterTests {
             let dsn = try await TestPostgres.freshDatabase()
             let a = try await node(fx, dsn)
             try #require((try await a.admin(.PUT, "/upstreams/u1", #"{"nodes":{"127.0.0.1:1":1}}"#)).status == 201)
-            try await TestPostgres.run(on: dsn, "UPDATE switchboard_revision SET revision = revision + 1")
+            // One statement, as a node's write is one transaction: a catch-up between a bare
+            // revision bump and the row would load the bumped revision without the route.
             try await TestPostgres.run(
                 on: dsn,
                 """
+                WITH bumped AS (UPDATE switchboard_revision SET revision = revision + 1 RETURNING revision)
                 INSERT INTO switchboard_resources (kind, id, value, created_index, modified_index, revision)
-                SELECT 'routes', 'r1', '{"id":"r1","uri":"/r1","upstream_id":"u1"}', 100, 100, revision
-                FROM switchboard_revision
+                SELECT 'routes', 'r1', '{"id":"r1","uri":"/r1","upstream_id":"u1"}', 100, 100, revision FROM bumped
                 """)
             let refused = try await a.admin(.DELETE, "/upstreams/u1")
             #expect(refused.status == 400, "\(refused.body)")

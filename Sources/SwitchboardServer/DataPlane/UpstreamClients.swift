@@ -14,6 +14,8 @@ public final class UpstreamClients: Sendable {
     }
 
     private let clients = Mutex<[Profile: HTTPClient]>([:])
+    /// Plain-HTTP upstreams of AI routes: the gateway's own pool, per event loop.
+    let http1 = UpstreamHTTP1Pool()
 
     public init() {}
 
@@ -59,6 +61,7 @@ public final class UpstreamClients: Sendable {
     }
 
     public func shutdown() async {
+        http1.closeAll()
         let all = clients.withLock { clients in
             defer { clients = [:] }
             return Array(clients.values)

@@ -21,6 +21,11 @@ final class RawUpstream: Sendable {
         /// Read a request, answer 200 `text/event-stream` with `events` (chunked), then go
         /// silent without closing, and report through ``peerClosed`` when the gateway closes.
         case streamThenHold(events: [String])
+        /// Answer every request with a 200 `body`, keeping the connection open; with
+        /// `closeAfter`, close it after that many answers without announcing it (as a server
+        /// whose keep-alive timeout ran out does); with `announceClose`, each answer says
+        /// `Connection: close` and the connection is closed after it.
+        case keepAlive(body: String, closeAfter: Int? = nil, announceClose: Bool = false)
     }
 
     /// One element each time the gateway closed a held connection (``Mode/holdOpen``).
@@ -34,10 +39,13 @@ final class RawUpstream: Sendable {
     private let listener: Int32
     private let mode: Mode
     private let count = Mutex(0)
+    private let accepted = Mutex(0)
     private let stopped = Mutex(false)
 
     /// Requests read (including reset ones).
     var requests: Int { count.withLock { $0 } }
+    /// Connections the gateway opened.
+    var connections: Int { accepted.withLock { $0 } }
     var endpoint: String { "http://127.0.0.1:\(port)" }
 
     init(mode: Mode) throws {
@@ -75,6 +83,7 @@ final class RawUpstream: Sendable {
         while !stopped.withLock({ $0 }) {
             let connection = accept(listener, nil, nil)
             if connection < 0 { return }
+            accepted.withLock { $0 += 1 }
             let thread = Thread { [self] in serve(connection) }
             thread.start()
         }
@@ -134,6 +143,16 @@ final class RawUpstream: Sendable {
             case .resetBeforeResponse:
                 reset(fd)
                 return
+            case .keepAlive(let body, let closeAfter, let announceClose):
+                served += 1
+                let close = announceClose ? "connection: close\r\n" : ""
+                let response =
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\(close)content-length: \(body.utf8.count)\r\n\r\n\(body)"
+                _ = Array(response.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if announceClose || closeAfter.map({ served >= $0 }) == true {
+                    Glibc.close(fd)
+                    return
+                }
             case .serveThenReset(let body):
                 if served > 0 {
                     reset(fd)

@@ -115,7 +115,7 @@ extension AIProxyHandler {
 
     /// The URL, method, headers and body of one attempt.
     func buildRequest(_ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, body: ByteBuffer)
-        -> HTTPClientRequest?
+        -> UpstreamRequest?
     {
         let provider = instance.provider
         let endpoint: AIEndpoint
@@ -153,11 +153,12 @@ extension AIProxyHandler {
         }
         query.append(contentsOf: endpoint.query)
         let queryText = query.isEmpty ? "" : "?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-        let authority =
-            endpoint.host.utf8.contains(UInt8(ascii: ":"))
-            ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
-        var request = HTTPClientRequest(url: "\(endpoint.scheme)://\(authority)\(path)\(queryText)")
-        request.method = target == .passthrough ? HTTPMethod(rawValue: exchange.method) : .POST
+        var request = UpstreamRequest(
+            scheme: endpoint.scheme, host: endpoint.host, port: endpoint.port,
+            head: HTTPRequestHead(
+                version: .http1_1, method: target == .passthrough ? HTTPMethod(rawValue: exchange.method) : .POST,
+                uri: path + queryText),
+            body: body, keepAlive: settings.keepalive)
         // The client's credentials (for the gateway, or for a provider the operator did not
         // choose) never reach the provider; only the instance's own auth does.
         let authNames = Set(instance.authHeaders.map(\.name))
@@ -169,21 +170,20 @@ extension AIProxyHandler {
             {
                 continue
             }
-            request.headers.add(name: lower, value: field.value)
+            request.head.headers.add(name: lower, value: field.value)
         }
         for (name, value) in exchange.upstreamHeaderEdits {
             if let value {
-                request.headers.replaceOrAdd(name: name.canonicalName, value: value)
+                request.head.headers.replaceOrAdd(name: name.canonicalName, value: value)
             } else {
-                request.headers.remove(name: name.canonicalName)
+                request.head.headers.remove(name: name.canonicalName)
             }
         }
-        for (name, value) in instance.authHeaders { request.headers.replaceOrAdd(name: name, value: value) }
-        request.headers.replaceOrAdd(name: "content-type", value: "application/json")
-        request.headers.replaceOrAdd(name: "host", value: endpoint.authority)
-        request.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
-        if !settings.keepalive { request.headers.replaceOrAdd(name: "connection", value: "close") }
-        request.body = .bytes(body)
+        for (name, value) in instance.authHeaders { request.head.headers.replaceOrAdd(name: name, value: value) }
+        request.head.headers.replaceOrAdd(name: "content-type", value: "application/json")
+        request.head.headers.replaceOrAdd(name: "host", value: endpoint.authority)
+        request.head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
+        if !settings.keepalive { request.head.headers.replaceOrAdd(name: "connection", value: "close") }
         exchange.logValues["upstream_scheme"] = endpoint.scheme
         exchange.logValues["upstream_host"] = endpoint.authority
         // Logged without secrets: neither the instance's `auth.query` nor a client's key.
@@ -214,26 +214,38 @@ extension AIProxyHandler {
     /// streams (no byte for that long is idle, also while waiting for the head) and the longer
     /// of the header and idle timeouts otherwise (a whole answer comes after its generation).
     func client(streaming: Bool) -> HTTPClient {
-        let r = settings.resilience
-        let read = streaming ? r.streamIdleTimeoutMs : max(r.responseHeaderTimeoutMs, r.streamIdleTimeoutMs)
-        return context.clients.client(readTimeoutMs: read, verifyTLS: settings.sslVerify)
+        context.clients.client(readTimeoutMs: readTimeoutMs(streaming: streaming), verifyTLS: settings.sslVerify)
     }
 
     /// Sends `request` and waits for the head until the header timeout or the request's
-    /// deadline, whichever comes first.
-    func send(_ request: HTTPClientRequest, streaming: Bool, deadline: ContinuousClock.Instant) async throws(SendError)
+    /// deadline, whichever comes first. Plain-HTTP upstreams go through the gateway's own
+    /// per-event-loop pool (``UpstreamHTTP1Pool``), TLS ones through AsyncHTTPClient.
+    func send(_ request: UpstreamRequest, streaming: Bool, deadline: ContinuousClock.Instant) async throws(SendError)
         -> HTTPClientResponse
     {
         let header = Duration.milliseconds(settings.resilience.responseHeaderTimeoutMs)
         let now = ContinuousClock.now
         let budgetBound = deadline < now + header
         let wait = min(header, max(deadline - now, .zero))
+        let headDeadline = NIODeadline.now() + .nanoseconds(Int64(wait / .nanoseconds(1)))
         do {
-            return try await client(streaming: streaming).execute(
-                request, deadline: .now() + .nanoseconds(Int64(wait / .nanoseconds(1))))
+            guard request.scheme == "http" else {
+                return try await client(streaming: streaming).execute(request.clientRequest, deadline: headDeadline)
+            }
+            let read = Int64(readTimeoutMs(streaming: streaming))
+            return try await context.clients.http1.execute(
+                request, deadline: headDeadline, readTimeout: .milliseconds(read),
+                connectTimeout: .milliseconds(min(read, 10000)))
         } catch {
             throw SendError(error: error, budgetBound: budgetBound, waitMs: Self.milliseconds(wait))
         }
+    }
+
+    /// The longest silence while reading: the stream idle timeout for streams (also while
+    /// waiting for the head), else the longer of the header and idle timeouts.
+    func readTimeoutMs(streaming: Bool) -> Int {
+        let r = settings.resilience
+        return streaming ? r.streamIdleTimeoutMs : max(r.responseHeaderTimeoutMs, r.streamIdleTimeoutMs)
     }
 
     struct SendError: Error {
