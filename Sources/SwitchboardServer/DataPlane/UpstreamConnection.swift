@@ -47,6 +47,12 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         self.context = context
     }
 
+    /// The context holds this handler: keeping it after the channel is gone would keep both
+    /// (and the channel's pipeline) alive for as long as the pool or a timer holds this object.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         receivedAny = true
