@@ -76,6 +76,11 @@ final class ClusterQuotas: Sendable {
         }
 
         var hasPending: Bool { pendingReserved != 0 || pendingConsumed != 0 }
+
+        /// This node's changes since the last sync, as one change for the database.
+        func pending(_ key: String) -> QuotaDelta {
+            QuotaDelta(key: key, windowStart: windowStart, reserved: pendingReserved, consumed: pendingConsumed)
+        }
     }
 
     struct Seen {
@@ -223,11 +228,7 @@ final class ClusterQuotas: Sendable {
         let decision = leases.withLock { leases -> QuotaDecision? in
             guard var lease = leases[key] else { return nil }
             guard t < lease.endsAt else {
-                if lease.hasPending {
-                    retired = QuotaDelta(
-                        key: key, windowStart: lease.windowStart, reserved: lease.pendingReserved,
-                        consumed: lease.pendingConsumed)
-                }
+                if lease.hasPending { retired = lease.pending(key) }
                 leases[key] = nil
                 return nil
             }
@@ -253,11 +254,7 @@ final class ClusterQuotas: Sendable {
         leases.withLock { leases in
             if let existing = leases[key] {
                 if existing.windowStart == current.windowStart { return }  // a request racing this one opened it
-                if existing.hasPending {
-                    retired = QuotaDelta(
-                        key: key, windowStart: existing.windowStart, reserved: existing.pendingReserved,
-                        consumed: existing.pendingConsumed)
-                }
+                if existing.hasPending { retired = existing.pending(key) }
             }
             leases[key] = Lease(
                 windowStart: current.windowStart, endsAt: t + current.resetIn, consumed: current.consumed,
@@ -275,19 +272,11 @@ final class ClusterQuotas: Sendable {
             for (key, lease) in leases where t - lease.syncedAt >= lease.interval {
                 // A lease nobody used for a while, or whose window ended, is given up.
                 if t >= lease.endsAt || t - lease.usedAt > max(10, lease.interval * 10) {
-                    if lease.hasPending {
-                        retired.append(
-                            QuotaDelta(
-                                key: key, windowStart: lease.windowStart, reserved: lease.pendingReserved,
-                                consumed: lease.pendingConsumed))
-                    }
+                    if lease.hasPending { retired.append(lease.pending(key)) }
                     leases[key] = nil
                     continue
                 }
-                due.append(
-                    QuotaDelta(
-                        key: key, windowStart: lease.windowStart, reserved: lease.pendingReserved,
-                        consumed: lease.pendingConsumed))
+                due.append(lease.pending(key))
             }
             return due
         }

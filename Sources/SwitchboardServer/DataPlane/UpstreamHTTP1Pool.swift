@@ -58,8 +58,8 @@ final class UpstreamHTTP1Pool: Sendable {
         if let reused = lease(key) {
             do {
                 return try await exchange(request, on: reused, key: key, deadline: deadline, readTimeout: readTimeout)
-            } catch let failure as UnansweredOnReused {
-                _ = failure
+            } catch is UnansweredOnReused {
+                // Sent again below on a new connection.
             }
         }
         let remaining = deadline - .now()
