@@ -7,9 +7,9 @@ import SwitchboardCore
 /// forget the last fraction of a second of counting, which a quota can afford, and each step
 /// does not wait for a disk flush.
 extension PostgresConfigStore: SharedQuotaCounters {
-    /// How long a quota step may wait before the request is decided without it (fail open or
-    /// closed, `allow_degradation`): a data-plane request must not stall for the 5 s that an
-    /// Admin API write may.
+    /// How long a read of the counters (`peek`) or a batch may wait. A reservation has the
+    /// longer bound of every store operation: the request is decided after 1 s without it (see
+    /// `ClusterQuotas`), but its answer is still wanted, to release what it reserved.
     static let quotaTimeout: Duration = .seconds(1)
 
     /// Migration 4: the counter table and its functions.
@@ -53,11 +53,22 @@ extension PostgresConfigStore: SharedQuotaCounters {
             RETURN NEXT;
         END $$
         """,
-        // Settlements, releases and batches. The caller sorts by counter, so that two batches
-        // lock rows in the same order and cannot deadlock.
+        // The settlement function came here; migration 5 replaced it (a database at version 4
+        // has it, and migration 5 drops it).
+        "CREATE INDEX switchboard_quota_windows_expiry ON switchboard_quota_windows (expires_at)",
+    ]
+
+    /// Migration 5: settlements, releases and batches, applied by one function. The caller sorts
+    /// by counter, so that two batches lock rows in the same order and cannot deadlock. Batches
+    /// are idempotent: a batch whose answer was lost (a timeout while the database in fact
+    /// committed it) is sent again under the same id and applied only once, where a retry used to
+    /// count twice.
+    static let batchMigration: [PostgresQuery] = [
+        "CREATE TABLE switchboard_quota_batches (id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)",
+        "DROP FUNCTION IF EXISTS switchboard_quota_apply(TEXT[], BIGINT[], BIGINT[], BIGINT[])",
         """
-        CREATE FUNCTION switchboard_quota_apply(p_counters TEXT[], p_starts BIGINT[], p_reserved BIGINT[],
-            p_consumed BIGINT[])
+        CREATE FUNCTION switchboard_quota_apply(p_batch TEXT, p_counters TEXT[], p_starts BIGINT[],
+            p_reserved BIGINT[], p_consumed BIGINT[])
         RETURNS TABLE (r_counter TEXT, r_window_start BIGINT, r_consumed BIGINT, r_reserved BIGINT,
             r_reset_in FLOAT8)
         LANGUAGE plpgsql SET synchronous_commit TO off AS $$
@@ -66,6 +77,11 @@ extension PostgresConfigStore: SharedQuotaCounters {
             v_seconds BIGINT;
             v_current BIGINT;
         BEGIN
+            INSERT INTO switchboard_quota_batches (id, expires_at) VALUES (p_batch, v_now::BIGINT + 3600)
+            ON CONFLICT DO NOTHING;
+            IF NOT FOUND THEN
+                RETURN;  -- applied before: its first answer was lost
+            END IF;
             FOR i IN 1 .. coalesce(array_length(p_counters, 1), 0) LOOP
                 SELECT w.expires_at - w.window_start INTO v_seconds FROM switchboard_quota_windows w
                 WHERE w.counter = p_counters[i] AND w.window_start = p_starts[i];
@@ -91,7 +107,7 @@ extension PostgresConfigStore: SharedQuotaCounters {
             END LOOP;
         END $$
         """,
-        "CREATE INDEX switchboard_quota_windows_expiry ON switchboard_quota_windows (expires_at)",
+        "CREATE INDEX switchboard_quota_batches_expiry ON switchboard_quota_batches (expires_at)",
     ]
 
     public func reserve(_ key: String, window: QuotaWindow, estimate: Int) async throws -> (
@@ -100,7 +116,7 @@ extension PostgresConfigStore: SharedQuotaCounters {
         let seconds = Int64(max(1, window.seconds))
         let limit = Int64(window.limit)
         let amount = Int64(Saturating.count(estimate))
-        return try await Self.bounded(Self.quotaTimeout) {
+        return try await Self.bounded {
             let rows = try await self.client.query(
                 "SELECT * FROM switchboard_quota_reserve(\(key), \(seconds), \(limit), \(amount))",
                 logger: self.logger)
@@ -118,7 +134,7 @@ extension PostgresConfigStore: SharedQuotaCounters {
         }
     }
 
-    public func apply(_ deltas: [QuotaDelta]) async throws -> [SharedQuotaWindow] {
+    public func apply(_ deltas: [QuotaDelta], batch: String) async throws -> [SharedQuotaWindow] {
         guard !deltas.isEmpty else { return [] }
         let sorted = deltas.sorted { ($0.key, $0.windowStart) < ($1.key, $1.windowStart) }
         let keys = sorted.map(\.key)
@@ -127,7 +143,7 @@ extension PostgresConfigStore: SharedQuotaCounters {
         let consumed = sorted.map { Int64(clamping: $0.consumed) }
         return try await Self.bounded(Self.quotaTimeout) {
             try await self.windows(
-                "SELECT * FROM switchboard_quota_apply(\(keys), \(starts), \(reserved), \(consumed))")
+                "SELECT * FROM switchboard_quota_apply(\(batch), \(keys), \(starts), \(reserved), \(consumed))")
         }
     }
 
@@ -154,6 +170,9 @@ extension PostgresConfigStore: SharedQuotaCounters {
         _ = try await Self.bounded {
             try await self.client.query(
                 "DELETE FROM switchboard_quota_windows WHERE expires_at < extract(epoch FROM now()) - 60",
+                logger: self.logger)
+            try await self.client.query(
+                "DELETE FROM switchboard_quota_batches WHERE expires_at < extract(epoch FROM now())",
                 logger: self.logger)
         }
     }

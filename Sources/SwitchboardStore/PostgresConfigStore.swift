@@ -127,20 +127,19 @@ public final class PostgresConfigStore: ConfigStore {
     static let operationTimeout: Duration = .seconds(5)
 
     /// Runs `operation`, or throws ``StoreUnavailable`` when it has not finished within `limit`.
+    /// The caller gets its answer at the limit even when the operation does not notice that it
+    /// was cancelled (a query waiting for a pooled connection or for the server may not): a task
+    /// group would wait for it, and a stuck query would stall its caller as long as it lasts.
     static func bounded<T: Sendable>(
         _ limit: Duration = operationTimeout, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+        let race = BoundedRace<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.start(continuation, limit: limit, operation)
             }
-            defer { group.cancelAll() }
-            guard let value = try await group.next() ?? nil else {
-                throw StoreUnavailable("no answer within \(limit)")
-            }
-            return value
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
         }
     }
 
@@ -177,6 +176,7 @@ public final class PostgresConfigStore: ConfigStore {
             """
         ],
         quotaMigration,
+        batchMigration,
     ]
 
     private func migrate() async throws {

@@ -52,8 +52,10 @@ public protocol SharedQuotaCounters: Sendable {
         admitted: Bool, window: SharedQuotaWindow
     )
     /// Applies settlements and releases (at most one per key and window); returns each key's
-    /// current window after them.
-    func apply(_ deltas: [QuotaDelta]) async throws -> [SharedQuotaWindow]
+    /// current window after them. `batch` names the call: a batch sent again after an error
+    /// (whose first attempt may have been applied, its answer lost) is applied at most once,
+    /// and then answers no windows.
+    func apply(_ deltas: [QuotaDelta], batch: String) async throws -> [SharedQuotaWindow]
     /// The current windows of `counters` without changing them.
     func peek(_ counters: [(key: String, seconds: Int)]) async throws -> [SharedQuotaWindow]
     /// Deletes windows that ended more than a minute ago.

@@ -42,6 +42,19 @@ extension ClusterTests {
             """)
     }
 
+    /// Waits for the database's counters to read `expected` (settlements are sent in the
+    /// background), and says what they read instead.
+    func expectCounted(
+        _ dsn: PostgresDSN, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        var last: String?
+        let reached = try await eventually {
+            last = try await counted(dsn)
+            return last == expected
+        }
+        #expect(reached, "the counters read \(last ?? "nothing"), not \(expected)", sourceLocation: sourceLocation)
+    }
+
     /// Two nodes on a fresh database, `route` written through the first and known to the second.
     func twoNodes(_ fx: Fixtures, serving route: String) async throws -> (PostgresDSN, TestGateway, TestGateway) {
         let dsn = try await TestPostgres.freshDatabase()
@@ -65,7 +78,7 @@ extension ClusterTests {
             #expect(refused.json["error"]?["code"] == "quota_exceeded")
             #expect(llm.requests.count == 3)
             // Every reservation was settled with what the request used.
-            #expect(try await eventually { try await counted(dsn) == "30/0" })
+            try await expectCounted(dsn, "30/0")
         }
     }
 
@@ -101,7 +114,7 @@ extension ClusterTests {
             #expect(statuses.filter { $0 == 200 }.count == 10, "\(statuses)")
             #expect(statuses.filter { $0 == 503 }.count == 30, "\(statuses)")
             #expect(llm.requests.count == 10)
-            #expect(try await eventually { try await counted(dsn) == "100/0" })
+            try await expectCounted(dsn, "100/0")
         }
     }
 
@@ -140,7 +153,7 @@ extension ClusterTests {
                 return status == 200 && seen != "10/0"
             }
             #expect(recovered)
-            #expect(try await eventually { try await counted(dsn) == "20/0" })
+            try await expectCounted(dsn, "20/0")
             if allowDegradation {
                 #expect(llm.requests.count >= 3)
             } else {
@@ -159,7 +172,7 @@ extension ClusterTests {
 
             for _ in 0..<3 { #expect(try await chat(a).status == 200) }
             #expect(try await chat(a).status == 503, "node A's own lease holds its usage")
-            #expect(try await eventually { try await counted(dsn) == "30/0" })
+            try await expectCounted(dsn, "30/0")
             #expect(try await eventually { try await chat(b).status == 503 })
             #expect(llm.requests.count == 3)
         }
@@ -192,6 +205,24 @@ extension ClusterTests {
     }
 
     /// Windows that ended more than a minute ago are deleted; current ones are kept.
+    /// A batch sent again (its first answer was lost, though the database applied it) is
+    /// applied once: the second call changes nothing and answers no windows.
+    @Test func aBatchSentTwiceIsAppliedOnce() async throws {
+        let dsn = try await TestPostgres.freshDatabase()
+        let store = try await PostgresConfigStore.open(dsn, logger: Logger(label: "test"))
+        let (admitted, window) = try await store.reserve(
+            "k", window: QuotaWindow(limit: 100, seconds: 60), estimate: 11)
+        #expect(admitted)
+        let settle = [QuotaDelta(key: "k", windowStart: window.windowStart, reserved: -11, consumed: 7)]
+        let first = try await store.apply(settle, batch: "node-1")
+        #expect(first.map { "\($0.consumed)/\($0.reserved)" } == ["7/0"])
+        #expect(try await store.apply(settle, batch: "node-1").isEmpty)
+        #expect(try await counted(dsn) == "7/0")
+        _ = try await store.apply(settle, batch: "node-2")  // another batch counts
+        #expect(try await counted(dsn) == "14/0")
+        try await store.close()
+    }
+
     @Test func expiredWindowsAreRemoved() async throws {
         let dsn = try await TestPostgres.freshDatabase()
         let store = try await PostgresConfigStore.open(dsn, logger: Logger(label: "test"))
@@ -203,10 +234,14 @@ extension ClusterTests {
             INSERT INTO switchboard_quota_windows (counter, window_start, expires_at, consumed)
             VALUES ('old', 60, 120, 7)
             """)
+        try await TestPostgres.run(
+            on: dsn, "INSERT INTO switchboard_quota_batches (id, expires_at) VALUES ('old', 120), ('new', 9999999999)")
         try await store.removeExpiredWindows()
         #expect(
             try await TestPostgres.value(on: dsn, "SELECT string_agg(counter, ',') FROM switchboard_quota_windows")
                 == "current")
+        #expect(
+            try await TestPostgres.value(on: dsn, "SELECT string_agg(id, ',') FROM switchboard_quota_batches") == "new")
         try await store.close()
     }
 }

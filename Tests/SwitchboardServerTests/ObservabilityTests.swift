@@ -160,7 +160,7 @@ import Testing
             let directory = TestGateway.makeDirectory()
             let path = directory.appendingPathComponent("access.log").path
             try #require(mkfifo(path, 0o600) == 0)
-            let reader = open(path, O_RDONLY | O_NONBLOCK)
+            let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
             try #require(reader >= 0)
             defer { close(reader) }
             let gw = try await fx.own(

@@ -1,4 +1,7 @@
+import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import SwitchboardCore
 import SwitchboardStore
@@ -42,6 +45,22 @@ final class ClusterQuotas: Sendable {
     /// When the shared counters became unreachable (logged once), `nil` while they answer.
     private let outage = Mutex<Double?>(nil)
     private let degraded = Atomic(false)
+    /// Batches sent to the database whose answer did not come (an error or a timeout): each is
+    /// sent again, as it was and under its id, until the database acknowledges it. The database
+    /// applies a batch id once, so a batch that was in fact committed is not counted twice.
+    private let outbox = Mutex<[Batch]>([])
+    /// Names this node's batches: a random prefix, then a sequence number.
+    private let batchPrefix = UUID().uuidString
+    private let batchNumber = Atomic(0)
+
+    struct Batch {
+        var id: String
+        var deltas: [QuotaDelta]
+    }
+
+    /// How long a request waits for the database to decide its reservation. An answer that
+    /// comes later is not lost: a reservation it made is released at once (see ``reserve``).
+    static let decisionTimeout: Duration = .seconds(1)
 
     /// Settlements waiting for the next batch; bounded so that a long outage cannot grow it.
     struct SettleQueue {
@@ -118,7 +137,7 @@ final class ClusterQuotas: Sendable {
             return .decided(decided)
         }
         do {
-            let (admitted, current) = try await shared.reserve(key, window: window, estimate: amount)
+            let (admitted, current) = try await reserveInTime(key, window: window, amount: amount)
             reachable()
             remember(current)
             if let syncInterval { openLease(key, current, reserved: admitted ? amount : 0, interval: syncInterval) }
@@ -140,6 +159,40 @@ final class ClusterQuotas: Sendable {
                 return .decided(.rejected(state: state))
             }
         }
+    }
+
+    /// The database's answer within ``decisionTimeout``. The query is not cancelled when the time
+    /// is up (a cancelled query may still have committed, and nobody would know): the request is
+    /// decided without it, and if the answer, when it comes, admitted, that reservation is
+    /// released with the next batch.
+    private func reserveInTime(_ key: String, window: QuotaWindow, amount: Int) async throws -> (
+        admitted: Bool, window: SharedQuotaWindow
+    ) {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        let promise = loop.makePromise(of: (admitted: Bool, window: SharedQuotaWindow).self)
+        let decided = Atomic(false)
+        let timer = loop.scheduleTask(in: TimeAmount(Self.decisionTimeout)) {
+            if decided.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+                promise.fail(StoreUnavailable("no answer within \(Self.decisionTimeout)"))
+            }
+        }
+        let shared = shared
+        Task {
+            let result: Result<(admitted: Bool, window: SharedQuotaWindow), any Error>
+            do {
+                result = .success(try await shared.reserve(key, window: window, estimate: amount))
+            } catch {
+                result = .failure(error)
+            }
+            if decided.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+                timer.cancel()
+                promise.completeWith(result)
+            } else if case .success(let late) = result, late.admitted {
+                self.enqueue(
+                    QuotaDelta(key: key, windowStart: late.window.windowStart, reserved: -amount, consumed: 0))
+            }
+        }
+        return try await promise.futureResult.get()
     }
 
     /// Settles a reservation with what the request used, or releases it (`actual` nil). Never
@@ -265,6 +318,9 @@ final class ClusterQuotas: Sendable {
 
     /// Sends the changes of every lease whose interval is up and takes in the cluster's totals.
     func syncLeases() async {
+        // Batches waiting for an acknowledgment: the database is not answering, and the leases
+        // keep their changes until it does (the outbox stays bounded).
+        guard outbox.withLock({ $0.isEmpty }) else { return }
         let t = now()
         var retired: [QuotaDelta] = []
         let due = leases.withLock { leases -> [QuotaDelta] in
@@ -282,8 +338,9 @@ final class ClusterQuotas: Sendable {
         }
         for delta in retired { enqueue(delta) }
         guard !due.isEmpty else { return }
+        let batch = Batch(id: nextBatchID(), deltas: due)
         do {
-            let windows = try await shared.apply(due)
+            let windows = try await shared.apply(due, batch: batch.id)
             reachable()
             let byKey = Dictionary(windows.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
             let synced = now()
@@ -304,10 +361,28 @@ final class ClusterQuotas: Sendable {
             for window in windows { remember(window) }
         } catch {
             unreachable(shared.describe(error))
+            // The batch may have been applied: it goes to the outbox, to be sent again as it
+            // is, and the leases count its changes as the cluster's (their view is unchanged).
+            leases.withLock { leases in
+                for sent in due {
+                    guard var lease = leases[sent.key], lease.windowStart == sent.windowStart else { continue }
+                    lease.pendingReserved = Saturating.subtract(lease.pendingReserved, sent.reserved)
+                    lease.pendingConsumed = Saturating.subtract(lease.pendingConsumed, sent.consumed)
+                    lease.reserved = Saturating.add(lease.reserved, sent.reserved)
+                    lease.consumed = Saturating.add(lease.consumed, sent.consumed)
+                    leases[sent.key] = lease
+                }
+            }
+            outbox.withLock { $0.append(batch) }
+            wake.yield()
         }
     }
 
     // MARK: - Settlements
+
+    private func nextBatchID() -> String {
+        "\(batchPrefix)-\(batchNumber.wrappingAdd(1, ordering: .relaxed).newValue)"
+    }
 
     private func enqueue(_ delta: QuotaDelta) {
         let accepted = queue.withLock { queue -> Bool in
@@ -333,23 +408,35 @@ final class ClusterQuotas: Sendable {
         if accepted { wake.yield() }
     }
 
-    /// Sends everything queued in one batch; on failure it stays queued for the next attempt.
-    /// Returns whether the batch went through (or there was nothing to send).
+    /// Sends the outbox's batches again, then everything queued as one new batch. A batch that
+    /// fails stays in the outbox, under its id, and what is queued meanwhile waits in the queue
+    /// (bounded): the outbox never holds more than a lease sync's batch and one of the queue's.
+    /// Returns whether everything went through (or there was nothing to send).
     @discardableResult
     func flushSettlements() async -> Bool {
-        let batch = queue.withLock { queue -> [QuotaDelta] in
+        while let batch = outbox.withLock({ $0.first }) {
+            guard await send(batch) else { return false }
+        }
+        let queued = queue.withLock { queue -> [QuotaDelta] in
             defer { queue.deltas.removeAll(keepingCapacity: true) }
             return Array(queue.deltas.values)
         }
-        guard !batch.isEmpty else { return true }
+        guard !queued.isEmpty else { return true }
+        let batch = Batch(id: nextBatchID(), deltas: queued)
+        outbox.withLock { $0.append(batch) }
+        return await send(batch)
+    }
+
+    /// Sends one batch of the outbox; it leaves the outbox once the database acknowledged it.
+    private func send(_ batch: Batch) async -> Bool {
         do {
-            let windows = try await shared.apply(batch)
+            let windows = try await shared.apply(batch.deltas, batch: batch.id)
+            outbox.withLock { outbox in outbox.removeAll { $0.id == batch.id } }
             reachable()
             for window in windows { remember(window) }
             return true
         } catch {
             unreachable(shared.describe(error))
-            for delta in batch { enqueue(delta) }
             return false
         }
     }

@@ -6,12 +6,14 @@ import Foundation
 
 /// One plain TCP connection to a gateway listener, to see what HTTP clients hide (whether a
 /// connection is reused). Blocking reads with a 10 s receive timeout, each on its own thread:
-/// blocking a thread of the (two-thread) concurrency pool would starve the fakes.
+/// blocking a thread of the (two-thread) concurrency pool would starve the fakes. The socket is
+/// close-on-exec: a gateway process another test spawns meanwhile would otherwise inherit it,
+/// and `reset()`'s close would then send nothing (the child still holds the socket).
 final class RawClient: @unchecked Sendable {
     private let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()

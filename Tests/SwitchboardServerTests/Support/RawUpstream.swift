@@ -52,7 +52,7 @@ final class RawUpstream: Sendable {
         self.mode = mode
         (peerClosed, peerClosedContinuation) = AsyncStream.makeStream()
         (arrived, arrivedContinuation) = AsyncStream.makeStream()
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
@@ -82,6 +82,7 @@ final class RawUpstream: Sendable {
     private func acceptLoop() {
         while !stopped.withLock({ $0 }) {
             let connection = accept(listener, nil, nil)
+            if connection >= 0 { _ = fcntl(connection, F_SETFD, FD_CLOEXEC) }  // see RawClient
             if connection < 0 { return }
             accepted.withLock { $0 += 1 }
             let thread = Thread { [self] in serve(connection) }
