@@ -35,12 +35,23 @@ public struct StreamInspector: Sendable {
     }
 
     public mutating func inspect(_ event: SSEEvent) -> Verdict {
+        inspect(event, inPlace: true)
+    }
+
+    /// `inPlace: false` always builds the JSON tree (the reference the tests hold the in-place
+    /// path to).
+    mutating func inspect(_ event: SSEEvent, inPlace: Bool) -> Verdict {
         let data = event.data
         if event.type == "error" { return .error(data.isEmpty ? "error event" : data) }
         if data.isEmpty { return .preamble }
         if data == "[DONE]" {
             sawDone = true
             return .done
+        }
+        if inPlace, proto == .openaiChat,
+            let verdict = data.utf8.withContiguousStorageIfAvailable({ inspectChatInPlace($0) }) ?? nil
+        {
+            return verdict
         }
         guard let json = try? JSONParser.parse(data) else { return .malformed }
         if let error = json["error"], !error.isNull, json["choices"] == nil {
@@ -77,6 +88,127 @@ public struct StreamInspector: Sendable {
         }
         if content { return .content }
         return sawFinishReason ? .other : .preamble
+    }
+
+    /// ``inspectChat(_:)`` on the event's bytes, without a JSON tree (see ``JSONCursor``): the
+    /// same verdict and the same state changes, or `nil` (nothing changed) for what it leaves to
+    /// the parser — an error object, a repeated key, anything the cursor does not accept.
+    mutating func inspectChatInPlace(_ bytes: UnsafeBufferPointer<UInt8>) -> Verdict? {
+        var cursor = JSONCursor(bytes)
+        var seen = ChunkKeys()
+        var model: (range: Range<Int>, escaped: Bool)?
+        var usageRange: Range<Int>?
+        var choices = 0
+        var content = false, toolCalls = false, finished = false
+        var texts: [(range: Range<Int>, escaped: Bool)] = []
+        let parsed = cursor.members { cursor, key in
+            if cursor.equals(key, "choices") {
+                guard seen.insert(.choices) else { return false }
+                guard cursor.peek() == UInt8(ascii: "[") else { return cursor.skipValue() }
+                return cursor.elements(depth: 1) { cursor in
+                    choices += 1
+                    guard cursor.peek() == UInt8(ascii: "{") else { return cursor.skipValue(depth: 2) }
+                    var choiceKeys = ChunkKeys()
+                    return cursor.members(depth: 2) { cursor, key in
+                        if cursor.equals(key, "finish_reason") {
+                            guard choiceKeys.insert(.finishReason) else { return false }
+                            if cursor.peek() != UInt8(ascii: "n") { finished = true }
+                            return cursor.skipValue(depth: 3)
+                        }
+                        guard cursor.equals(key, "delta") else { return cursor.skipValue(depth: 3) }
+                        guard choiceKeys.insert(.delta) else { return false }
+                        guard cursor.peek() == UInt8(ascii: "{") else { return cursor.skipValue(depth: 3) }
+                        var deltaKeys = ChunkKeys()
+                        return cursor.members(depth: 3) { cursor, key in
+                            if cursor.equals(key, "content") || cursor.equals(key, "refusal") {
+                                let isContent = cursor.equals(key, "content")
+                                guard deltaKeys.insert(isContent ? .content : .refusal) else { return false }
+                                guard cursor.peek() == UInt8(ascii: "\"") else { return cursor.skipValue(depth: 4) }
+                                guard let text = cursor.string() else { return false }
+                                if !text.range.isEmpty {
+                                    content = true
+                                    if isContent, keepText { texts.append(text) }
+                                }
+                                return true
+                            }
+                            if cursor.equals(key, "tool_calls") {
+                                guard deltaKeys.insert(.toolCalls) else { return false }
+                                guard cursor.peek() == UInt8(ascii: "[") else { return cursor.skipValue(depth: 4) }
+                                var calls = 0
+                                guard
+                                    cursor.elements(
+                                        depth: 4,
+                                        {
+                                            calls += 1; return $0.skipValue(depth: 5)
+                                        })
+                                else {
+                                    return false
+                                }
+                                if calls > 0 { (content, toolCalls) = (true, true) }
+                                return true
+                            }
+                            return cursor.skipValue(depth: 4)
+                        }
+                    }
+                }
+            }
+            if cursor.equals(key, "model") {
+                guard seen.insert(.model) else { return false }
+                if cursor.peek() == UInt8(ascii: "\"") {
+                    model = cursor.string()
+                    return model != nil
+                }
+                return cursor.skipValue()
+            }
+            if cursor.equals(key, "usage") {
+                guard seen.insert(.usage) else { return false }
+                let isObject = cursor.peek() == UInt8(ascii: "{")
+                let start = cursor.index
+                guard cursor.skipValue() else { return false }
+                if isObject { usageRange = start..<cursor.index }
+                return true
+            }
+            // The cases the parser's path handles: an error object, Anthropic's `message`.
+            if cursor.equals(key, "error") || cursor.equals(key, "message") { return false }
+            return cursor.skipValue()
+        }
+        guard parsed, cursor.atEnd() else { return nil }
+
+        // Decided: now the state changes, as inspectChat makes them.
+        let decode = { (string: (range: Range<Int>, escaped: Bool)) -> String? in
+            let quoted = string.range.lowerBound - 1..<string.range.upperBound + 1
+            if !string.escaped {
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[string.range]), as: UTF8.self)
+            }
+            return (try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[quoted])))?.stringValue
+        }
+        var parsedUsage: TokenUsage?
+        if let usageRange {
+            guard let json = try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[usageRange])) else { return nil }
+            parsedUsage = TokenUsage(json)
+        }
+        if self.model == nil, let model { self.model = decode(model) }
+        if let parsedUsage {
+            usage = parsedUsage
+            if choices == 0 { return .usageOnly }
+        }
+        if keepText { text.append(contentsOf: texts.compactMap(decode)) }
+        if toolCalls { hasToolCalls = true }
+        if finished { sawFinishReason = true }
+        if content { return .content }
+        return sawFinishReason ? .other : .preamble
+    }
+
+    /// Keys seen in one object of a chunk: a repeated one is left to the parser (whose last
+    /// occurrence wins).
+    private struct ChunkKeys {
+        enum Key: UInt8 { case choices, model, usage, finishReason, delta, content, refusal, toolCalls }
+        private var bits: UInt8 = 0
+        mutating func insert(_ key: Key) -> Bool {
+            let bit: UInt8 = 1 << key.rawValue
+            defer { bits |= bit }
+            return bits & bit == 0
+        }
     }
 
     private mutating func inspectAnthropic(_ json: JSONValue) -> Verdict {
