@@ -133,17 +133,7 @@ public struct StreamInspector: Sendable {
                             }
                             if cursor.equals(key, "tool_calls") {
                                 guard deltaKeys.insert(.toolCalls) else { return false }
-                                guard cursor.peek() == UInt8(ascii: "[") else { return cursor.skipValue(depth: 4) }
-                                var calls = 0
-                                guard
-                                    cursor.elements(
-                                        depth: 4,
-                                        {
-                                            calls += 1; return $0.skipValue(depth: 5)
-                                        })
-                                else {
-                                    return false
-                                }
+                                guard let calls = cursor.skipCountingElements(depth: 4) else { return false }
                                 if calls > 0 { (content, toolCalls) = (true, true) }
                                 return true
                             }
@@ -175,13 +165,7 @@ public struct StreamInspector: Sendable {
         guard parsed, cursor.atEnd() else { return nil }
 
         // Decided: now the state changes, as inspectChat makes them.
-        let decode = { (string: (range: Range<Int>, escaped: Bool)) -> String? in
-            let quoted = string.range.lowerBound - 1..<string.range.upperBound + 1
-            if !string.escaped {
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[string.range]), as: UTF8.self)
-            }
-            return (try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[quoted])))?.stringValue
-        }
+        let decode = { cursor.decode($0) }
         var parsedUsage: TokenUsage?
         if let usageRange {
             guard let json = try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[usageRange])) else { return nil }

@@ -3,8 +3,8 @@
 /// seventh of a stream's CPU.
 ///
 /// Every method answers `false` (or `nil`) both for text that ``JSONParser`` would refuse and for
-/// what the cursor leaves to it (numbers with an exponent or of more than 300 characters,
-/// `\u` escapes of surrogates, nesting beyond ``maximumDepth``): the caller then parses the
+/// what the cursor leaves to it (numbers of more than 300 characters, `\u` escapes of
+/// surrogates, nesting beyond ``maximumDepth``): the caller then parses the
 /// text with ``JSONParser``, which decides. So the cursor never accepts what the parser refuses.
 public struct JSONCursor {
     public let bytes: UnsafeBufferPointer<UInt8>
@@ -61,6 +61,15 @@ public struct JSONCursor {
         return nil
     }
 
+    /// The value of a string found by ``string()``.
+    public func decode(_ string: (range: Range<Int>, escaped: Bool)) -> String? {
+        guard string.escaped else {
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[string.range]), as: UTF8.self)
+        }
+        let quoted = string.range.lowerBound - 1..<string.range.upperBound + 1
+        return (try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[quoted])))?.stringValue
+    }
+
     /// Whether the bytes of `range` are `text`.
     public func equals(_ range: Range<Int>, _ text: StaticString) -> Bool {
         guard range.count == text.utf8CodeUnitCount else { return false }
@@ -104,6 +113,18 @@ public struct JSONCursor {
         container(UInt8(ascii: "["), UInt8(ascii: "]"), depth: depth, body)
     }
 
+    /// Skips the value at the cursor: the number of its elements when it is an array, 0 for any
+    /// other value, `nil` when it is not valid.
+    public mutating func skipCountingElements(depth: Int = 0) -> Int? {
+        guard peek() == UInt8(ascii: "[") else { return skipValue(depth: depth) ? 0 : nil }
+        var count = 0
+        let valid = elements(depth: depth) { cursor in
+            count += 1
+            return cursor.skipValue(depth: depth + 1)
+        }
+        return valid ? count : nil
+    }
+
     /// `open`, items separated by commas (each consumed by `item`), `close`.
     private mutating func container(
         _ open: UInt8, _ close: UInt8, depth: Int, _ item: (inout JSONCursor) -> Bool
@@ -144,8 +165,7 @@ public struct JSONCursor {
         return true
     }
 
-    /// The parser's number grammar, without an exponent (left to the parser: it refuses those
-    /// out of `Double`'s range).
+    /// The parser's number grammar and range.
     private mutating func number() -> Bool {
         let start = index
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
@@ -160,8 +180,16 @@ public struct JSONCursor {
             guard index < bytes.count, isDigit(bytes[index]) else { return false }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") { return false }
-        return index - start <= 300
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") else {
+            return index - start <= 300  // longer ones may not fit a Double: the parser decides
+        }
+        index += 1
+        if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count, isDigit(bytes[index]) else { return false }
+        while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        // The parser refuses what overflows a Double (1e999); exponents are rare enough to check.
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        return index - start <= 300 && Double(text)?.isFinite == true
     }
 
     private func isDigit(_ byte: UInt8) -> Bool {

@@ -388,16 +388,15 @@ extension AIProxyHandler {
         let ms = elapsed()
         exchange.logValues["apisix_upstream_response_time"] = String(ms)
         exchange.logValues["llm_time_to_first_token"] = String(ms)
-        if let json = try? JSONParser.parse(body.readableBytesView) {
-            if let usage = TokenUsage(json["usage"]) { record(usage, exchange, ai) }
+        let payloads = exchange.aiLog?.payloads == true
+        if let summary = body.withUnsafeReadableBytes({
+            ResponseSummary.read($0.assumingMemoryBound(to: UInt8.self), keepText: payloads)
+        }) {
+            if let usage = summary.usage { record(usage, exchange, ai) }
             // The model the provider reported (`$llm_model` stays the requested one, as in APISIX).
-            if let model = json["model"]?.stringValue { exchange.logValues["llm_response_model"] = model }
-            let choices = json["choices"]?.arrayValue ?? []
-            let hasTools = choices.contains { !($0["message"]?["tool_calls"]?.arrayValue ?? []).isEmpty }
-            if hasTools { exchange.logValues["llm_has_tool_calls"] = "true" }
-            if let log = exchange.aiLog, log.payloads {
-                log.responseText = choices.compactMap { $0["message"]?["content"]?.stringValue }.joined(separator: " ")
-            }
+            if let model = summary.model { exchange.logValues["llm_response_model"] = model }
+            if summary.hasToolCalls { exchange.logValues["llm_has_tool_calls"] = "true" }
+            if payloads, let log = exchange.aiLog { log.responseText = summary.texts.joined(separator: " ") }
         }
         var headers = passthrough
         if let contentType { headers[.contentType] = contentType }
