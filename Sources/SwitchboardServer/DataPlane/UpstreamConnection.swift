@@ -32,6 +32,8 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// the next one.
     var answerComplete: Bool { !inFlight && failure == nil && !isClosed }
     private var headDeadline: NIODeadline?
+    /// The reader's own limit on the read it waits for (a stream's first-token deadline).
+    private var readDeadline: NIODeadline?
     private var readTimeout: TimeAmount?
     private var lastRead = NIODeadline.now()
     private var timer: Scheduled<Void>?
@@ -61,6 +63,7 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         if case .end = part { finishResponse() }
         if let waiter {
             self.waiter = nil
+            readDeadline = nil
             waiter.succeed(part)
         } else {
             pending.append(part)
@@ -114,16 +117,25 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// The next response part; `nil` when the connection closed with no response in flight.
-    func next() -> EventLoopFuture<HTTPClientResponsePart?> {
+    /// Waiting past `deadline` fails the request with ``ReadDeadlineExceeded`` (no task is
+    /// started for it: the connection's one timer covers it).
+    func next(deadline: NIODeadline? = nil) -> EventLoopFuture<HTTPClientResponsePart?> {
         eventLoop.preconditionInEventLoop()
         if !pending.isEmpty { return eventLoop.makeSucceededFuture(pending.removeFirst()) }
         if let failure { return eventLoop.makeFailedFuture(failure) }
         if isClosed { return eventLoop.makeSucceededFuture(nil) }
         let promise = eventLoop.makePromise(of: HTTPClientResponsePart?.self)
         waiter = promise
+        if let deadline, inFlight {
+            readDeadline = deadline
+            arm()
+        }
         context?.read()
         return promise.futureResult
     }
+
+    /// A read waited past the deadline its reader gave (see ``next(deadline:)``).
+    struct ReadDeadlineExceeded: Error {}
 
     /// Ends the request in flight and closes the connection (the caller gave up: cancelled, or
     /// stopped reading before the end).
@@ -151,6 +163,7 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private func finishResponse() {
         inFlight = false
         headDeadline = nil
+        readDeadline = nil
         readTimeout = nil
         timer?.cancel()
         timer = nil
@@ -172,6 +185,7 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         timer?.cancel()
         var due = NIODeadline.distantFuture
         if let headDeadline { due = min(due, headDeadline) }
+        if let readDeadline { due = min(due, readDeadline) }
         if let readTimeout { due = min(due, lastRead + readTimeout) }
         guard due != .distantFuture else { return }
         timer = eventLoop.scheduleTask(deadline: due) { [weak self] in self?.fire() }
@@ -183,6 +197,8 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         let now = NIODeadline.now()
         if let headDeadline, now >= headDeadline {
             fail(HTTPClientError.deadlineExceeded)
+        } else if let readDeadline, now >= readDeadline, waiter != nil {
+            fail(ReadDeadlineExceeded())
         } else if let readTimeout, now >= lastRead + readTimeout {
             fail(HTTPClientError.readTimeout)
         } else {

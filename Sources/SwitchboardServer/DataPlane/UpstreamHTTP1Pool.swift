@@ -26,6 +26,13 @@ struct UpstreamRequest: Sendable {
     }
 }
 
+/// An upstream's answer: its head and body as AsyncHTTPClient gives them, and, when the
+/// gateway's own pool served it, the same body with reads that take a deadline without a task.
+struct UpstreamAnswer: Sendable {
+    var response: HTTPClientResponse
+    var pooledBody: UpstreamResponseBody?
+}
+
 /// HTTP/1.1 to plain-HTTP upstreams on swift-nio's own codecs (`HTTPRequestEncoder`,
 /// `HTTPResponseDecoder`), with connections pooled per event loop and upstream: a request is
 /// served on the event loop its client connection lives on, from connect to the last body byte,
@@ -49,7 +56,7 @@ final class UpstreamHTTP1Pool: Sendable {
     /// connecting and the wait for the head; `readTimeout` bounds every silence after sending.
     func execute(
         _ request: UpstreamRequest, deadline: NIODeadline, readTimeout: TimeAmount, connectTimeout: TimeAmount
-    ) async throws -> HTTPClientResponse {
+    ) async throws -> UpstreamAnswer {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
         let key = Key(loop: ObjectIdentifier(loop), host: request.host, port: request.port)
         // A pooled connection the upstream closed in the meantime fails before any byte of an
@@ -79,7 +86,7 @@ final class UpstreamHTTP1Pool: Sendable {
     private func exchange(
         _ request: UpstreamRequest, on connection: UpstreamConnection, key: Key, deadline: NIODeadline,
         readTimeout: TimeAmount
-    ) async throws -> HTTPClientResponse {
+    ) async throws -> UpstreamAnswer {
         let lease = UpstreamLease(connection: connection, pool: self, key: key, keepAlive: request.keepAlive)
         var head = request.head
         head.headers.replaceOrAdd(name: "content-length", value: String(request.body.readableBytes))
@@ -101,9 +108,11 @@ final class UpstreamHTTP1Pool: Sendable {
             case .head(let head)?:
                 if head.status.code < 200 { continue }  // 1xx: the real answer follows
                 lease.keepAlive = lease.keepAlive && head.isKeepAlive
-                return HTTPClientResponse(
-                    version: head.version, status: head.status, headers: head.headers,
-                    body: .stream(UpstreamResponseBody(lease: lease)))
+                let body = UpstreamResponseBody(lease: lease)
+                return UpstreamAnswer(
+                    response: HTTPClientResponse(
+                        version: head.version, status: head.status, headers: head.headers, body: .stream(body)),
+                    pooledBody: body)
             case .body?, .end?:
                 continue  // not before a head: the decoder does not produce these
             case nil:
@@ -215,13 +224,13 @@ final class UpstreamLease: @unchecked Sendable {
     }
 
     /// The next part; a cancelled caller closes the connection (the upstream sees the request end).
-    func next() async throws -> HTTPClientResponsePart? {
+    func next(deadline: NIODeadline? = nil) async throws -> HTTPClientResponsePart? {
         let connection = connection
         let future: EventLoopFuture<HTTPClientResponsePart?>
         if connection.eventLoop.inEventLoop {
-            future = connection.next()
+            future = connection.next(deadline: deadline)
         } else {
-            future = connection.eventLoop.flatSubmit { connection.next() }
+            future = connection.eventLoop.flatSubmit { connection.next(deadline: deadline) }
         }
         return try await withTaskCancellationHandler {
             try await future.get()
@@ -256,8 +265,14 @@ struct UpstreamResponseBody: AsyncSequence, Sendable {
         var ended = false
 
         mutating func next() async throws -> ByteBuffer? {
+            try await next(deadline: nil)
+        }
+
+        /// The next bytes, failing with ``UpstreamConnection/ReadDeadlineExceeded`` when none
+        /// came by `deadline`.
+        mutating func next(deadline: NIODeadline?) async throws -> ByteBuffer? {
             while !ended {
-                switch try await lease.next() {
+                switch try await lease.next(deadline: deadline) {
                 case .body(let buffer)?:
                     return buffer
                 case .end?:

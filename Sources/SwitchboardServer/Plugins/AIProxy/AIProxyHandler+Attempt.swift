@@ -221,7 +221,7 @@ extension AIProxyHandler {
     /// deadline, whichever comes first. Plain-HTTP upstreams go through the gateway's own
     /// per-event-loop pool (``UpstreamHTTP1Pool``), TLS ones through AsyncHTTPClient.
     func send(_ request: UpstreamRequest, streaming: Bool, deadline: ContinuousClock.Instant) async throws(SendError)
-        -> HTTPClientResponse
+        -> UpstreamAnswer
     {
         let header = Duration.milliseconds(settings.resilience.responseHeaderTimeoutMs)
         let now = ContinuousClock.now
@@ -230,7 +230,9 @@ extension AIProxyHandler {
         let headDeadline = NIODeadline.now() + .nanoseconds(Int64(wait / .nanoseconds(1)))
         do {
             guard request.scheme == "http" else {
-                return try await client(streaming: streaming).execute(request.clientRequest, deadline: headDeadline)
+                let response = try await client(streaming: streaming).execute(
+                    request.clientRequest, deadline: headDeadline)
+                return UpstreamAnswer(response: response, pooledBody: nil)
             }
             let read = Int64(readTimeoutMs(streaming: streaming))
             return try await context.clients.http1.execute(
@@ -311,9 +313,9 @@ extension AIProxyHandler {
                 exchange.upstreamResponseTime = ContinuousClock.now - started
             }
         }
-        let response: HTTPClientResponse
+        let answer: UpstreamAnswer
         do {
-            response = try await send(request, streaming: ai.streaming, deadline: deadline)
+            answer = try await send(request, streaming: ai.streaming, deadline: deadline)
         } catch {
             exchange.logValues["apisix_upstream_response_time"] = String(elapsed())
             exchange.upstreamStatus = nil
@@ -323,6 +325,7 @@ extension AIProxyHandler {
                     phase: .head(waitMs: error.waitMs, budgetBound: error.budgetBound),
                     target: exchange.upstreamAddr ?? "the upstream"))
         }
+        let response = answer.response
         let status = Int(response.status.code)
         exchange.upstreamStatus = status
         let contentType = response.headers.first(name: "content-type")
@@ -348,7 +351,7 @@ extension AIProxyHandler {
             let first = settings.resilience.firstTokenTimeoutMs
             let contentDeadline = canTakeOver ? min(started + .milliseconds(first), deadline) : deadline
             return await stream(
-                response, started: started, contentDeadline: contentDeadline, budgetBound: contentDeadline == deadline,
+                answer, started: started, contentDeadline: contentDeadline, budgetBound: contentDeadline == deadline,
                 exchange: exchange, ai: ai, index: index, dropUsage: shaped.injectedUsage, headers: passthrough,
                 contentType: contentType)
         }

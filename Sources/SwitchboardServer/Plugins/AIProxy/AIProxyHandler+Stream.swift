@@ -91,12 +91,13 @@ extension AIProxyHandler {
     /// otherwise (or if that fails) it is reported in-band as a final `data: {"error":...}`
     /// event carrying the original failure, without `[DONE]`.
     func stream(
-        _ response: HTTPClientResponse, started: ContinuousClock.Instant, contentDeadline: ContinuousClock.Instant,
+        _ answer: UpstreamAnswer, started: ContinuousClock.Instant, contentDeadline: ContinuousClock.Instant,
         budgetBound: Bool, exchange: Exchange, ai: AIExchange, index: Int, dropUsage: Bool, headers: HTTPFields,
         contentType: String
     ) async -> AttemptOutcome {
         let keepText = exchange.aiLog?.payloads == true || canContinue(ai)
-        let relay = StreamRelay(response.body, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: keepText)
+        let response = answer.response
+        let relay = StreamRelay(answer, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: keepText)
         let opening = await open(
             relay, started: started, contentDeadline: contentDeadline, budgetBound: budgetBound,
             target: exchange.upstreamAddr ?? "the upstream")
@@ -338,14 +339,15 @@ extension AIProxyHandler {
         guard let request = buildRequest(instance, exchange, ai, body: bytes) else { return nil }
         let started = ContinuousClock.now
         let r = settings.resilience
-        let response: HTTPClientResponse
+        let answer: UpstreamAnswer
         do {
-            response = try await send(request, streaming: true, deadline: window)
+            answer = try await send(request, streaming: true, deadline: window)
         } catch {
             context.logger.warning("stream continuation on \(instance.name) failed: \(error.error)")
             context.metrics.continuation(routeID: routeID, node: instance.name, outcome: "failed")
             return nil
         }
+        let response = answer.response
         let status = Int(response.status.code)
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
         guard status == 200, contentType.contains("text/event-stream") else {
@@ -357,7 +359,7 @@ extension AIProxyHandler {
             return nil
         }
         let relay = StreamRelay(
-            response.body, proto: .openaiChat, dropUsage: shaped.injectedUsage, keepText: true, dropPreamble: true)
+            answer, proto: .openaiChat, dropUsage: shaped.injectedUsage, keepText: true, dropPreamble: true)
         let opening = await open(
             relay, started: started, contentDeadline: min(started + .milliseconds(r.firstTokenTimeoutMs), window),
             budgetBound: false, target: exchange.upstreamAddr ?? "the upstream")

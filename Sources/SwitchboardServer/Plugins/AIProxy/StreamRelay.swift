@@ -10,6 +10,8 @@ import SwitchboardCore
 /// concurrently; hence the unchecked `Sendable`.
 final class StreamRelay: @unchecked Sendable {
     private var iterator: HTTPClientResponse.Body.AsyncIterator
+    /// The same body when the gateway's pool served it: its reads take a deadline themselves.
+    private var pooled: UpstreamResponseBody.AsyncIterator?
     private var decoder = SSEDecoder()
     private(set) var inspector: StreamInspector
     private let dropUsage: Bool
@@ -28,17 +30,19 @@ final class StreamRelay: @unchecked Sendable {
     }
 
     init(
-        _ body: HTTPClientResponse.Body, proto: AIProtocol, dropUsage: Bool, keepText: Bool = false,
+        _ answer: UpstreamAnswer, proto: AIProtocol, dropUsage: Bool, keepText: Bool = false,
         dropPreamble: Bool = false
     ) {
-        iterator = body.makeAsyncIterator()
+        iterator = answer.response.body.makeAsyncIterator()
+        pooled = answer.pooledBody?.makeAsyncIterator()
         inspector = StreamInspector(proto: proto, keepText: keepText)
         self.dropUsage = dropUsage
         self.dropPreamble = dropPreamble
     }
 
     func next() async throws -> ByteBuffer? {
-        try await iterator.next()
+        if pooled != nil { return try await pooled?.next() }
+        return try await iterator.next()
     }
 
     /// Thrown when no content arrived before the deadline.
@@ -49,7 +53,15 @@ final class StreamRelay: @unchecked Sendable {
     /// The next read, or ``NoContentInTime`` once `deadline` passes. An upstream that keeps the
     /// connection busy with comments or empty events cannot hold the attempt past `timeout`.
     func next(before deadline: ContinuousClock.Instant) async throws -> ByteBuffer? {
-        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+        if pooled != nil {
+            let left = TimeAmount(max(deadline - .now, .zero))  // clamped, never a trap
+            do {
+                return try await pooled?.next(deadline: .now() + left)
+            } catch is UpstreamConnection.ReadDeadlineExceeded {
+                throw NoContentInTime()
+            }
+        }
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask { try await self.next() }
             group.addTask {
                 try await Task.sleep(until: deadline, clock: .continuous)
