@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Tells a streaming response that its client went away, without taking over the connection.
@@ -59,35 +60,38 @@ final class ConnectionWatch: Sendable {
         for waiter in waiters { waiter() }
     }
 
-    /// Runs `operation`, cancelling it if `watch`'s connection closes first (the client left).
+    /// Runs `operation`, cancelling it if `watch`'s connection closes first (the client left):
+    /// then it throws `CancellationError`, whatever the operation made of its cancellation.
+    ///
+    /// The operation runs in one task of its own, on the connection's event loop, which the
+    /// close cancels. (A task group with a second task waiting for the close took 10 KB of task
+    /// memory per open stream, a fifth of a stream's memory.)
     static func cancellingOnClose<T: Sendable>(_ watch: ConnectionWatch?, _ operation: () async throws -> T)
         async throws -> T
     {
         guard let watch else { return try await operation() }
         return try await withoutActuallyEscaping(operation) { operation in
-            let (closed, signal) = AsyncStream<Void>.makeStream()
-            let token = watch.onClose { signal.finish() }
-            defer {
-                watch.remove(token)
-                signal.finish()
-            }
             let unsafe = UnsafeTransfer(operation)
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                // Ends when the connection closes, or when cancelled after the operation ended.
-                group.addTask {
-                    for await _ in closed {}
-                    return nil
-                }
-                // Runs in a child task so it can be cancelled; the group awaits it before
-                // returning, so the non-escaping closure does not outlive this call.
-                group.addTask { try await unsafe.value() }
-                defer { group.cancelAll() }
-                while let result = try await group.next() {
-                    if let value = result { return value }
-                    throw CancellationError()
-                }
-                throw CancellationError()
+            // Awaited below before this scope ends: the non-escaping closure does not outlive it.
+            let task: Task<T, any Error>
+            if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+                task = Task(executorPreference: EventLoopExecutor.of(loop)) { try await unsafe.value() }
+            } else {
+                task = Task { try await unsafe.value() }
             }
+            let left = Atomic(false)
+            let token = watch.onClose {
+                left.store(true, ordering: .releasing)
+                task.cancel()
+            }
+            let result = await withTaskCancellationHandler {
+                await task.result
+            } onCancel: {
+                task.cancel()
+            }
+            watch.remove(token)
+            if left.load(ordering: .acquiring) { throw CancellationError() }
+            return try result.get()
         }
     }
 }

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import SwitchboardCore
 import Synchronization
 
@@ -35,10 +36,25 @@ public struct DataPlaneResponder: HTTPResponder {
         let exchange = Exchange(
             request: request, remote: context.remoteAddress, snapshot: holder.load(), maxBodySize: maxBodySize)
         exchange.channel = context.channel
-        var slots: [PluginSlot] = []
+        // Handled in a task of its own, which ends with the handling: a task's allocator keeps
+        // the memory its deepest async frames needed (the plugins, the attempts) until the task
+        // ends, and a stream's relay then runs for minutes in the connection's task.
+        let work = Task(executorPreference: MultiThreadedEventLoopGroup.currentEventLoop.map(EventLoopExecutor.of)) {
+            var slots: [PluginSlot] = []
+            do {
+                return (Result<Response, any Error>.success(try await self.handle(exchange, slots: &slots)), slots)
+            } catch {
+                return (.failure(error), slots)
+            }
+        }
+        let (handled, slots) = await withTaskCancellationHandler {
+            await work.value
+        } onCancel: {
+            work.cancel()
+        }
         var response: Response
         do {
-            response = try await handle(exchange, slots: &slots)
+            response = try handled.get()
         } catch let error as BodyTooLarge {
             response = GatewayResponse.json(
                 .contentTooLarge,
