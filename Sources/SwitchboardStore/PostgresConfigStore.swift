@@ -133,14 +133,7 @@ public final class PostgresConfigStore: ConfigStore {
     static func bounded<T: Sendable>(
         _ limit: Duration = operationTimeout, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let race = BoundedRace<T>()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                race.start(continuation, limit: limit, operation)
-            }
-        } onCancel: {
-            race.finish(.failure(CancellationError()))
-        }
+        try await BoundedRace.run(limit: limit, timeout: StoreUnavailable("no answer within \(limit)"), operation)
     }
 
     // MARK: - Schema

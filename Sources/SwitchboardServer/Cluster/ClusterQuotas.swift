@@ -1,7 +1,5 @@
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
 import ServiceLifecycle
 import SwitchboardCore
 import SwitchboardStore
@@ -168,31 +166,15 @@ final class ClusterQuotas: Sendable {
     private func reserveInTime(_ key: String, window: QuotaWindow, amount: Int) async throws -> (
         admitted: Bool, window: SharedQuotaWindow
     ) {
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
-        let promise = loop.makePromise(of: (admitted: Bool, window: SharedQuotaWindow).self)
-        let decided = Atomic(false)
-        let timer = loop.scheduleTask(in: TimeAmount(Self.decisionTimeout)) {
-            if decided.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
-                promise.fail(StoreUnavailable("no answer within \(Self.decisionTimeout)"))
-            }
-        }
         let shared = shared
-        Task {
-            let result: Result<(admitted: Bool, window: SharedQuotaWindow), any Error>
-            do {
-                result = .success(try await shared.reserve(key, window: window, estimate: amount))
-            } catch {
-                result = .failure(error)
-            }
-            if decided.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
-                timer.cancel()
-                promise.completeWith(result)
-            } else if case .success(let late) = result, late.admitted {
-                self.enqueue(
-                    QuotaDelta(key: key, windowStart: late.window.windowStart, reserved: -amount, consumed: 0))
-            }
+        return try await BoundedRace.run(
+            limit: Self.decisionTimeout, timeout: StoreUnavailable("no answer within \(Self.decisionTimeout)")
+        ) {
+            try await shared.reserve(key, window: window, estimate: amount)
+        } whenLate: { late in
+            guard case .success(let late) = late, late.admitted else { return }
+            self.enqueue(QuotaDelta(key: key, windowStart: late.window.windowStart, reserved: -amount, consumed: 0))
         }
-        return try await promise.futureResult.get()
     }
 
     /// Settles a reservation with what the request used, or releases it (`actual` nil). Never
