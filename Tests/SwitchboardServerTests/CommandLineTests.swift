@@ -59,21 +59,39 @@ import Testing
         return Finished(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
+    /// Ports handed out in this test run: never the same one twice.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A free loopback port for a child process to listen on, taken below the kernel's
+    /// ephemeral range: no socket bound to port 0 and no outgoing connection of another test can
+    /// be given it between this check and the child's bind. (Binding port 0 here and releasing
+    /// it raced with every such socket: "Address already in use" in the child, once in CI-like
+    /// runs.)
     static func freePort() throws -> Int {
+        let ephemeralLow =
+            (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+        let range = max(1024, ephemeralLow - 12000)..<max(1025, ephemeralLow)
+        for _ in 0..<1000 {
+            let port = Int.random(in: range)
+            guard handedOut.withLock({ $0.insert(port).inserted }), canBind(port) else { continue }
+            return port
+        }
+        throw POSIXError(.EADDRINUSE)
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Waits until the Admin API answers (the process has loaded its store and is listening).

@@ -42,10 +42,8 @@ public struct ResponseSummary: Sendable, Equatable {
             if cursor.equals(key, "usage") {
                 guard !seen.usage else { return false }
                 seen.usage = true
-                let isObject = cursor.peek() == UInt8(ascii: "{")
-                let start = cursor.index
-                guard cursor.skipValue() else { return false }
-                if isObject { usageRange = start..<cursor.index }
+                guard let range = cursor.skipReturningObjectRange() else { return false }
+                usageRange = range
                 return true
             }
             if cursor.equals(key, "model") {

@@ -152,10 +152,8 @@ public struct StreamInspector: Sendable {
             }
             if cursor.equals(key, "usage") {
                 guard seen.insert(.usage) else { return false }
-                let isObject = cursor.peek() == UInt8(ascii: "{")
-                let start = cursor.index
-                guard cursor.skipValue() else { return false }
-                if isObject { usageRange = start..<cursor.index }
+                guard let range = cursor.skipReturningObjectRange() else { return false }
+                usageRange = range
                 return true
             }
             // The cases the parser's path handles: an error object, Anthropic's `message`.

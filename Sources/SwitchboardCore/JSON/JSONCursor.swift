@@ -125,6 +125,16 @@ public struct JSONCursor {
         return valid ? count : nil
     }
 
+    /// Skips the value at the cursor: `.some(range of its text)` when it is an object (for the
+    /// parser to read that part alone), `.some(nil)` for any other value, `nil` when it is not
+    /// valid.
+    public mutating func skipReturningObjectRange() -> Range<Int>?? {
+        let isObject = peek() == UInt8(ascii: "{")
+        let start = index
+        guard skipValue() else { return nil }
+        return .some(isObject ? start..<index : nil)
+    }
+
     /// `open`, items separated by commas (each consumed by `item`), `close`.
     private mutating func container(
         _ open: UInt8, _ close: UInt8, depth: Int, _ item: (inout JSONCursor) -> Bool

@@ -64,8 +64,8 @@ final class ConnectionWatch: Sendable {
     /// then it throws `CancellationError`, whatever the operation made of its cancellation.
     ///
     /// The operation runs in one task of its own, on the connection's event loop, which the
-    /// close cancels. (A task group with a second task waiting for the close took 10 KB of task
-    /// memory per open stream, a fifth of a stream's memory.)
+    /// close cancels. (A task group with a second task waiting for the close, and an
+    /// `AsyncStream` to wake it, held 2 KB more per open stream: 47.4 → 45.4 KB at 5,000.)
     static func cancellingOnClose<T: Sendable>(_ watch: ConnectionWatch?, _ operation: () async throws -> T)
         async throws -> T
     {

@@ -42,7 +42,7 @@ struct EventLoopHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.syncOptions?.setOption(.recvAllocator, value: UpstreamHTTP1Pool.readBuffers)
+            try channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.dataPlane)
             try channel.pipeline.syncOperations.addHandler(ConnectionCloseObserver(), position: .first)
         }.flatMap { inner.setup(channel: channel, logger: logger) }
     }

@@ -50,10 +50,6 @@ final class UpstreamHTTP1Pool: Sendable {
 
     private let idle = Mutex<[Key: [UpstreamConnection]]>([:])
     static let maxIdlePerKey = 1024
-    /// A connection keeps its read buffer between reads: 1 KB to start (NIO's default is 2 KB),
-    /// growing with the reads that fill it. An open slow stream holds two such buffers (its
-    /// client's connection and its provider's), so this is 2 KB less per stream.
-    static let readBuffers = AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 1024, maximum: 65536)
     static let idleTimeout = TimeAmount.seconds(60)
 
     /// Sends `request` and returns the response head with a body to read. `deadline` bounds
@@ -167,7 +163,7 @@ final class UpstreamHTTP1Pool: Sendable {
                 .connectTimeout(timeout)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelOption(.autoRead, value: false)
-                .channelOption(.recvAllocator, value: Self.readBuffers)
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.dataPlane)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
