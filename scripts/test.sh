@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: format lint, build (debug, tests included), then every test.
 # Needs the Swift toolchain and python3; the package sources come from the configured mirrors.
-# The `openai` Python package (for the test that drives the gateway with the official client)
-# is installed from PyPI into a virtual environment in .build/venv when missing there; that
-# environment's bin directory goes first on PATH, so the test's `python3` is the venv's.
+# The `openai` and `anthropic` Python packages (for the tests that drive the gateway with the
+# official clients) are installed from PyPI into a virtual environment in .build/venv when
+# missing there; that environment's bin directory goes first on PATH, so the tests' `python3`
+# is the venv's.
 # PostgreSQL (for the cluster tests) is started by scripts/postgres.sh, see there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,9 +33,9 @@ if ! "$venv/bin/python3" -m pip --version >/dev/null 2>&1; then
         fi
     fi
 fi
-if ! "$venv/bin/python3" -c "import openai" 2>/dev/null; then
-    echo "== installing the openai Python package into $venv"
-    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check openai
+if ! "$venv/bin/python3" -c "import openai, anthropic" 2>/dev/null; then
+    echo "== installing the openai and anthropic Python packages into $venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check openai anthropic
 fi
 PATH="$PWD/$venv/bin:$PATH"
 export PATH

@@ -58,12 +58,13 @@ import Testing
     @Test func unsupportedProtocolIs400() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            try await f.route(#"{"instances":[\#(f.instance("d", f.a, provider: "deepseek"))]}"#, uri: "/v1/messages")
-            let result = try await f.gw.proxy(.POST, "/v1/messages", body: #"{"messages":[]}"#)
+            try await f.route(#"{"instances":[\#(f.instance("d", f.a, provider: "deepseek"))]}"#, uri: "/v1/*")
+            let result = try await f.gw.proxy(.POST, "/v1/embeddings", body: #"{"input":"hi"}"#)
             #expect(result.status == 400)
             #expect(
-                result.body == "provider deepseek does not support anthropic-messages protocol (supported: openai-chat)"
+                result.body == "provider deepseek does not support openai-embeddings protocol (supported: openai-chat)"
             )
+            #expect(f.a.requests.isEmpty)
         }
     }
 

@@ -157,7 +157,7 @@ let mathBody = """
         ("openai", "/v1/chat/completions", "max_completion_tokens"),
         ("deepseek", "/chat/completions", "max_tokens"),
         ("aimlapi", "/chat/completions", "max_tokens"),
-        ("anthropic", "/v1/chat/completions", "max_tokens"),
+        ("anthropic", "/v1/messages", "max_tokens"),  // OpenAI chat goes to its native API
         ("openrouter", "/api/v1/chat/completions", "max_tokens"),
         ("gemini", "/v1beta/openai/chat/completions", "max_completion_tokens"),
         ("openai-compatible", "/v1/chat/completions", "max_tokens"),

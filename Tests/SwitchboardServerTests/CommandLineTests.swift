@@ -55,7 +55,7 @@ import Testing
     /// Runs the binary to completion (waiting on a thread of its own, see ``onThread(_:)``).
     static func run(_ arguments: [String], directory: URL) async throws -> Finished {
         let path = binary.path
-        let result = try await onThread { Result { try Spawned.run(path, arguments, directory: directory.path) } }.get()
+        let result = try await Spawned.finish(path, arguments, directory: directory.path)
         return Finished(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 

@@ -12,11 +12,9 @@ import Testing
             f.b.reply { _ in .sse(events: cut, end: .cut) }
             try await f.route(#"{"instances":[\#(f.instance("b", f.b))]}"#, uri: "/broken/v1/*", id: "broken")
 
-            var script = URL(fileURLWithPath: #filePath)
-            while script.lastPathComponent != "Tests" { script.deleteLastPathComponent() }
-            script.appendPathComponent("Clients/openai_client.py")
-            let result = try Spawned.run(
-                "python3", [script.path, f.gw.proxyBase + "/v1", f.gw.proxyBase + "/broken/v1"])
+            let script = Spawned.clientScript("openai_client.py")
+            let result = try await Spawned.finish(
+                "python3", [script, f.gw.proxyBase + "/v1", f.gw.proxyBase + "/broken/v1"])
             #expect(result.status == 0, "\(result.stderr)")
             let output = Array(result.stdout.utf8)
             let seen = try JSONParser.parse(output)

@@ -54,6 +54,22 @@ public struct AIInstance: Sendable {
         self.checks = checks
     }
 
+    /// The protocol this instance is spoken to for a client speaking `client`, or `nil` when it
+    /// cannot serve it: the client's own when the provider speaks it, else a translation
+    /// (Anthropic Messages to an OpenAI-style chat provider). A provider with
+    /// ``AIProvider/chatVia`` takes OpenAI chat requests in that protocol, unless
+    /// `override.endpoint` names a path of another protocol (Anthropic's OpenAI-compatible one).
+    public func target(for client: AIProtocol) -> AIProtocol? {
+        if client == .openaiChat, let via = provider.chatVia, let viaPath = provider.paths[via] {
+            guard let path = endpoint?.path else { return via }
+            let last = viaPath.split(separator: "/").last.map(String.init) ?? viaPath
+            return path.hasSuffix(last) ? via : .openaiChat
+        }
+        if provider.supports(client) { return client }
+        if client == .anthropicMessages, provider.supports(.openaiChat) { return .openaiChat }
+        return nil
+    }
+
     /// The model this instance asks for: `options.model`, else the client's.
     public func model(clientModel: String?) -> String? {
         options["model"]?.stringValue ?? clientModel

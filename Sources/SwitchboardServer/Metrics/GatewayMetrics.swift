@@ -178,6 +178,10 @@ public final class GatewayMetrics: Sendable {
     final class LLMSeries: Sendable {
         let promptTokens: CoreMetrics.Counter
         let completionTokens: CoreMetrics.Counter
+        /// Prompt tokens served from the provider's cache and written to it (Anthropic's
+        /// `cache_read_input_tokens` / `cache_creation_input_tokens`, OpenAI's `cached_tokens`).
+        let cacheReadTokens: CoreMetrics.Counter
+        let cacheCreationTokens: CoreMetrics.Counter
         let promptDist: CoreMetrics.Recorder
         let completionDist: CoreMetrics.Recorder
         let totalLatency: CoreMetrics.Recorder
@@ -186,6 +190,10 @@ public final class GatewayMetrics: Sendable {
         init(labels: [(String, String)], factory: PrometheusMetricsFactory) {
             promptTokens = Counter(label: "apisix_llm_prompt_tokens", dimensions: labels, factory: factory)
             completionTokens = Counter(label: "apisix_llm_completion_tokens", dimensions: labels, factory: factory)
+            cacheReadTokens = Counter(
+                label: "switchboard_llm_cache_read_input_tokens", dimensions: labels, factory: factory)
+            cacheCreationTokens = Counter(
+                label: "switchboard_llm_cache_creation_input_tokens", dimensions: labels, factory: factory)
             promptDist = Recorder(
                 label: "apisix_llm_prompt_tokens_dist", dimensions: labels, aggregate: true, factory: factory)
             completionDist = Recorder(
@@ -256,6 +264,12 @@ public final class GatewayMetrics: Sendable {
         let completion = Int64(x.logValues["llm_completion_tokens"] ?? "") ?? 0
         llm.promptTokens.increment(by: prompt)
         llm.completionTokens.increment(by: completion)
+        if let read = x.logValues["llm_cache_read_input_tokens"].flatMap(Int64.init), read > 0 {
+            llm.cacheReadTokens.increment(by: read)
+        }
+        if let created = x.logValues["llm_cache_creation_input_tokens"].flatMap(Int64.init), created > 0 {
+            llm.cacheCreationTokens.increment(by: created)
+        }
         llm.promptDist.record(prompt)
         llm.completionDist.record(completion)
         guard x.status < 400 else { return }

@@ -54,7 +54,23 @@ final class Spawned: Sendable {
         kill(pid, signal)
     }
 
-    /// Runs to completion and returns the exit status with what it wrote.
+    /// ``run(_:_:directory:)`` waited for on a thread of its own: a test awaiting a child that
+    /// calls back into the in-process gateway must not block one of the few threads of Swift's
+    /// cooperative pool (two on this machine; two such tests at once deadlocked the suite).
+    static func finish(
+        _ executable: String, _ arguments: [String], directory: String? = nil
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await onThread { Result { try run(executable, arguments, directory: directory) } }.get()
+    }
+
+    /// The path of a script in Tests/Clients (the official SDKs' drivers).
+    static func clientScript(_ name: String) -> String {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.lastPathComponent != "Tests" { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("Clients").appendingPathComponent(name).path
+    }
+
+    /// Runs to completion and returns the exit status with what it wrote. Blocks its thread.
     static func run(
         _ executable: String, _ arguments: [String], directory: String? = nil
     ) throws -> (status: Int32, stdout: String, stderr: String) {

@@ -39,7 +39,7 @@ enum TestPostgres {
         let user = environment["SWITCHBOARD_TEST_PG_USER"] ?? ""
         let command = (user.isEmpty ? [] : ["/usr/sbin/runuser", "-u", user, "--"]) + [pgCtl, "-D", data, "-w"]
         let all = command + arguments
-        let result = try await onThread { Result { try Spawned.run(all[0], Array(all.dropFirst())) } }.get()
+        let result = try await Spawned.finish(all[0], Array(all.dropFirst()))
         guard result.status == 0 else {
             throw ControlFailed(description: "pg_ctl \(arguments.joined(separator: " ")): \(result.stderr)")
         }

@@ -7,11 +7,12 @@ extension AIProvider {
         name: "aimlapi", defaultHost: "api.aimlapi.com", paths: [.openaiChat: "/chat/completions"],
         maxTokensField: [.openaiChat: "max_tokens"])
 
-    /// Anthropic: its OpenAI-compatible chat endpoint, and native Messages passed through.
+    /// Anthropic: native Messages passed through, and OpenAI chat translated to Messages (its
+    /// OpenAI-compatible endpoint only when `override.endpoint` names that path).
     public static let anthropic = AIProvider(
         name: "anthropic", defaultHost: "api.anthropic.com",
         paths: [.openaiChat: "/v1/chat/completions", .anthropicMessages: "/v1/messages"],
-        maxTokensField: [.openaiChat: "max_tokens", .anthropicMessages: "max_tokens"])
+        maxTokensField: [.openaiChat: "max_tokens", .anthropicMessages: "max_tokens"], chatVia: .anthropicMessages)
 
     public static let openRouter = AIProvider(
         name: "openrouter", defaultHost: "openrouter.ai", paths: [.openaiChat: "/api/v1/chat/completions"],

@@ -14,11 +14,15 @@ public struct AIProvider: Sendable {
     public var removesMaxTokensWhenMapping = false
     /// azure-openai takes the model from the deployment URL and refuses `model` in the body.
     public var removesModel = false
+    /// OpenAI chat requests go to this protocol instead, translated (Anthropic: its native
+    /// Messages API, for prompt caching and its usage, not its OpenAI-compatible endpoint).
+    public var chatVia: AIProtocol?
 
     public init(
         name: String, defaultHost: String?, paths: [AIProtocol: String], maxTokensField: [AIProtocol: String],
-        removesMaxTokensWhenMapping: Bool = false, removesModel: Bool = false
+        removesMaxTokensWhenMapping: Bool = false, removesModel: Bool = false, chatVia: AIProtocol? = nil
     ) {
+        self.chatVia = chatVia
         self.name = name
         self.defaultHost = defaultHost
         self.paths = paths

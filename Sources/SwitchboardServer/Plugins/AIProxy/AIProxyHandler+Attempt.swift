@@ -20,12 +20,21 @@ struct AttemptFailure {
     /// The provider's wait hint (`Retry-After`, `retry-after-ms`), in milliseconds.
     var retryAfterMs: Int?
 
-    func response(status override: Int? = nil) -> Response {
+    /// What the client gets: the failure as it is, or for an Anthropic client in Anthropic's
+    /// error shape (its SDKs read nothing else), whichever provider or gateway made it.
+    func response(status override: Int? = nil, for client: AIProtocol) -> Response {
+        let code = override ?? status
         var fields = headers
-        if let contentType { fields[.contentType] = contentType }
+        var bytes = body
+        if client == .anthropicMessages {
+            bytes = AnthropicTranslation.error(status: code, body: body).serializedBytes()
+            fields[.contentType] = "application/json"
+        } else if let contentType {
+            fields[.contentType] = contentType
+        }
         return Response(
-            status: HTTPResponse.Status(code: override ?? status), headers: fields,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+            status: HTTPResponse.Status(code: code), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// An OpenAI-style error body, so SDKs raise a proper error.
@@ -114,9 +123,9 @@ extension AIProxyHandler {
     }
 
     /// The URL, method, headers and body of one attempt.
-    func buildRequest(_ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, body: ByteBuffer)
-        -> UpstreamRequest?
-    {
+    func buildRequest(
+        _ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, target: AIProtocol, body: ByteBuffer
+    ) -> UpstreamRequest? {
         let provider = instance.provider
         let endpoint: AIEndpoint
         if let configured = instance.endpoint {
@@ -126,7 +135,6 @@ extension AIProxyHandler {
         } else {
             return nil
         }
-        let target = ai.clientProtocol
         let path: String
         if target == .passthrough {
             path = endpoint.path ?? exchange.path
@@ -167,6 +175,8 @@ extension AIProxyHandler {
             let lower = field.name.canonicalName
             if Self.droppedRequestHeaders.contains(lower) || authNames.contains(lower)
                 || exchange.credentialHeaders.contains(lower) || listed.contains(lower)
+                // Anthropic's version and beta flags mean nothing to (or upset) other providers.
+                || (target != .anthropicMessages && lower.hasPrefix("anthropic-"))
             {
                 continue
             }
@@ -181,6 +191,10 @@ extension AIProxyHandler {
         }
         for (name, value) in instance.authHeaders { request.head.headers.replaceOrAdd(name: name, value: value) }
         request.head.headers.replaceOrAdd(name: "content-type", value: "application/json")
+        // Anthropic requires a version; OpenAI clients (and some Anthropic ones) send none.
+        if target == .anthropicMessages, !request.head.headers.contains(name: "anthropic-version") {
+            request.head.headers.add(name: "anthropic-version", value: AnthropicTranslation.defaultVersion)
+        }
         request.head.headers.replaceOrAdd(name: "host", value: endpoint.authority)
         request.head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
         if !settings.keepalive { request.head.headers.replaceOrAdd(name: "connection", value: "close") }
@@ -285,20 +299,28 @@ extension AIProxyHandler {
         _ index: Int, _ exchange: Exchange, _ ai: AIExchange, deadline: ContinuousClock.Instant, canTakeOver: Bool
     ) async -> AttemptOutcome {
         let instance = settings.instances[index]
-        let target = ai.clientProtocol
-        guard instance.provider.supports(target) else {
+        guard let target = instance.target(for: ai.clientProtocol) else {
             let message =
-                "provider \(instance.provider.name) does not support \(target.rawValue) protocol (supported: \(instance.provider.supportedList))"
+                "provider \(instance.provider.name) does not support \(ai.clientProtocol.rawValue) protocol (supported: \(instance.provider.supportedList))"
             return .failure(
                 AttemptFailure(
                     status: 400, body: Array(message.utf8), contentType: "text/plain", elapsedMs: 0,
                     errorClass: .clientError))
         }
-        let shaped = RequestShaper.shape(ai.body, target: target, instance: instance)
-        let tools = (shaped.body ?? ai.body)["tools"]?.arrayValue?.count ?? 0
+        let translated = target != ai.clientProtocol
+        let source = translated ? Self.translate(ai.body, from: ai.clientProtocol, to: target) : ai.body
+        let shaped = RequestShaper.shape(source, target: target, instance: instance)
+        let tools = (shaped.body ?? source)["tools"]?.arrayValue?.count ?? 0
         exchange.logValues["llm_tool_count"] = String(tools)
-        let bytes = shaped.body.map { ByteBuffer(bytes: $0.serializedBytes()) } ?? exchange.bufferedBody ?? ByteBuffer()
-        guard let request = buildRequest(instance, exchange, ai, body: bytes) else {
+        let bytes: ByteBuffer
+        // (`Optional`s spelled out: a bare `nil` would be JSON null, JSONValue being nil-literal convertible.)
+        let changed: JSONValue? = shaped.body ?? (translated ? Optional(source) : JSONValue?.none)
+        if let body = changed {
+            bytes = ByteBuffer(bytes: body.serializedBytes())
+        } else {
+            bytes = exchange.bufferedBody ?? ByteBuffer()  // unchanged: the client's exact bytes
+        }
+        guard let request = buildRequest(instance, exchange, ai, target: target, body: bytes) else {
             return .failure(
                 .gatewayError(
                     status: 500, message: "instance \(instance.name) has no endpoint", code: "no_endpoint",
@@ -352,8 +374,8 @@ extension AIProxyHandler {
             let contentDeadline = canTakeOver ? min(started + .milliseconds(first), deadline) : deadline
             return await stream(
                 answer, started: started, contentDeadline: contentDeadline, budgetBound: contentDeadline == deadline,
-                exchange: exchange, ai: ai, index: index, dropUsage: shaped.injectedUsage, headers: passthrough,
-                contentType: contentType)
+                exchange: exchange, ai: ai, index: index, target: target, dropUsage: shaped.injectedUsage,
+                headers: passthrough, contentType: contentType)
         }
 
         // A whole (non-streamed) answer.
@@ -403,8 +425,43 @@ extension AIProxyHandler {
         }
         var headers = passthrough
         if let contentType { headers[.contentType] = contentType }
+        var answerBody = body
+        if translated, let answer = try? JSONParser.parse(Array(buffer: body)) {
+            if target == .anthropicMessages {
+                if answer["content"]?.arrayValue?.contains(where: { $0["type"]?.stringValue == "tool_use" }) == true {
+                    exchange.logValues["llm_has_tool_calls"] = "true"
+                }
+                if payloads, let log = exchange.aiLog {
+                    log.responseText = AnthropicTranslation.texts(of: answer["content"] ?? .null).joined()
+                }
+            }
+            answerBody = ByteBuffer(
+                bytes: Self.translate(answer: answer, from: target, to: ai.clientProtocol).serializedBytes())
+            headers[.contentType] = "application/json"
+        }
         return .success(
-            Response(status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: body)))
+            Response(
+                status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: answerBody))
+        )
+    }
+
+    /// A client's request in the protocol of the instance that serves it.
+    static func translate(_ body: JSONValue, from client: AIProtocol, to target: AIProtocol) -> JSONValue {
+        switch (client, target) {
+        case (.anthropicMessages, .openaiChat): return AnthropicTranslation.chatRequest(fromMessages: body)
+        case (.openaiChat, .anthropicMessages): return AnthropicTranslation.messagesRequest(fromChat: body)
+        default: return body
+        }
+    }
+
+    /// A provider's whole answer in the client's protocol.
+    static func translate(answer: JSONValue, from target: AIProtocol, to client: AIProtocol) -> JSONValue {
+        switch (target, client) {
+        case (.openaiChat, .anthropicMessages): return AnthropicTranslation.messagesAnswer(fromChat: answer)
+        case (.anthropicMessages, .openaiChat):
+            return AnthropicTranslation.chatAnswer(fromMessages: answer, created: unixTime())
+        default: return answer
+        }
     }
 
     func record(_ usage: TokenUsage, _ exchange: Exchange, _ ai: AIExchange) {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -92,12 +93,15 @@ extension AIProxyHandler {
     /// event carrying the original failure, without `[DONE]`.
     func stream(
         _ answer: UpstreamAnswer, started: ContinuousClock.Instant, contentDeadline: ContinuousClock.Instant,
-        budgetBound: Bool, exchange: Exchange, ai: AIExchange, index: Int, dropUsage: Bool, headers: HTTPFields,
-        contentType: String
+        budgetBound: Bool, exchange: Exchange, ai: AIExchange, index: Int, target: AIProtocol, dropUsage: Bool,
+        headers: HTTPFields, contentType: String
     ) async -> AttemptOutcome {
         let keepText = exchange.aiLog?.payloads == true || canContinue(ai)
         let response = answer.response
-        let relay = StreamRelay(answer, proto: ai.clientProtocol, dropUsage: dropUsage, keepText: keepText)
+        let translator = makeStreamTranslator(
+            from: target, to: ai.clientProtocol, clientBody: ai.body, created: Self.unixTime())
+        let relay = StreamRelay(
+            answer, proto: target, dropUsage: dropUsage, keepText: keepText, translator: translator)
         let opening = await open(
             relay, started: started, contentDeadline: contentDeadline, budgetBound: budgetBound,
             target: exchange.upstreamAddr ?? "the upstream")
@@ -125,9 +129,10 @@ extension AIProxyHandler {
                 var broken: Break?
                 if !alreadyDone {
                     broken = try await self.pump(relay, into: &writer, started: started)
-                } else if ai.clientProtocol == .openaiChat, !relay.inspector.sawDone {
-                    // Complete (a finish reason, no content) but closed without `[DONE]`.
-                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                } else if !relay.inspector.sawDone {
+                    // Complete (a finish reason, no content) but closed without its end event.
+                    let closing = relay.closing()
+                    if !closing.isEmpty { try await writer.write(ByteBuffer(bytes: closing)) }
                 }
                 tally.add(relay)
                 var serving = index
@@ -165,12 +170,8 @@ extension AIProxyHandler {
                     elapsedMs: Self.milliseconds(ContinuousClock.now - started),
                     broken: broken)
                 if let broken {
-                    let event: JSONValue = [
-                        "error": [
-                            "message": .string(broken.message), "type": "upstream_error", "code": "stream_broken",
-                        ]
-                    ]
-                    try await writer.write(ByteBuffer(string: "data: \(event.serialized())\n\n"))
+                    try await writer.write(
+                        ByteBuffer(bytes: Self.inBandError(broken.message, client: ai.clientProtocol)))
                 }
             }
             try await writer.finish(nil)
@@ -191,9 +192,9 @@ extension AIProxyHandler {
         _ relay: StreamRelay, into writer: inout any ResponseBodyWriter, started: ContinuousClock.Instant,
         bytesBefore: Int = 0
     ) async throws -> Break? {
-        let proto = relay.inspector.proto
         let finishWithDone = { (writer: inout any ResponseBodyWriter) async throws in
-            if proto == .openaiChat { try await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
+            let closing = relay.closing()
+            if !closing.isEmpty { try await writer.write(ByteBuffer(bytes: closing)) }
         }
         while true {
             if let max = settings.maxStreamDurationMs, Self.milliseconds(ContinuousClock.now - started) > max {
@@ -297,18 +298,40 @@ extension AIProxyHandler {
         health[instance].reportToBreaker(.streamBroken)
     }
 
+    /// The event that tells a client its stream broke after content: OpenAI's `data:
+    /// {"error":...}` (the SDKs raise it), or Anthropic's `error` event.
+    static func inBandError(_ message: String, client: AIProtocol) -> [UInt8] {
+        if client == .anthropicMessages {
+            var out: [UInt8] = []
+            ChatToMessagesStream.write("error", AnthropicTranslation.error(status: 502, message: message), into: &out)
+            return out
+        }
+        let event: JSONValue = [
+            "error": ["message": .string(message), "type": "upstream_error", "code": "stream_broken"]
+        ]
+        return Array("data: \(event.serialized())\n\n".utf8)
+    }
+
+    static func unixTime() -> Int {
+        Int(Date().timeIntervalSince1970)
+    }
+
     /// Whether a broken stream of this request may be continued on another attempt.
     func canContinue(_ ai: AIExchange) -> Bool {
         settings.resilience.streamContinuation && ai.clientProtocol == .openaiChat && ai.streaming
-            && (ai.body["n"]?.intValue ?? 1) == 1
-            && settings.instances.contains(where: \.supportsAssistantPrefill)
+            && (ai.body["n"]?.intValue ?? 1) == 1 && settings.instances.contains(where: Self.canContinueStreams)
+    }
+
+    /// Continuations are OpenAI chat requests with an assistant prefill, sent as they are.
+    static func canContinueStreams(_ instance: AIInstance) -> Bool {
+        instance.supportsAssistantPrefill && instance.target(for: .openaiChat) == .openaiChat
     }
 
     /// Instances that may continue a stream broken on `failed`: the prefill-capable ones,
     /// others first (by priority, then configuration order), the failed instance last. Open
     /// breakers and unhealthy instances are skipped.
     func continuationCandidates(after failed: Int) -> [Int] {
-        let capable = settings.instances.indices.filter { settings.instances[$0].supportsAssistantPrefill }
+        let capable = settings.instances.indices.filter { Self.canContinueStreams(settings.instances[$0]) }
         let others = capable.filter { $0 != failed }.sorted {
             settings.instances[$0].priority > settings.instances[$1].priority
         }
@@ -336,7 +359,7 @@ extension AIProxyHandler {
         let shaped = RequestShaper.shape(body, target: .openaiChat, instance: instance)
         let bytes = ByteBuffer(bytes: (shaped.body ?? body).serializedBytes())
         let routeID = exchange.route?.id ?? ""
-        guard let request = buildRequest(instance, exchange, ai, body: bytes) else { return nil }
+        guard let request = buildRequest(instance, exchange, ai, target: .openaiChat, body: bytes) else { return nil }
         let started = ContinuousClock.now
         let r = settings.resilience
         let answer: UpstreamAnswer

@@ -280,7 +280,7 @@ struct AIProxyHandler: PluginHandler {
             report(failure, instance: index)
             ai.pendingVerdict = nil
             // A content-policy refusal goes back as the provider sent it: no retry, no fallback.
-            if errorClass == .contentFiltered { return failure.response() }
+            if errorClass == .contentFiltered { return failure.response(for: ai.clientProtocol) }
 
             // Retryable classes: the same instance again, after a backoff, within the budget.
             if errorClass.isRetryable, resilience.retry.perInstance > 0, health[index].breakerState != "open" {
@@ -300,22 +300,22 @@ struct AIProxyHandler: PluginHandler {
                 }
             }
 
-            guard canFallBack, shouldFallBack(failure) else { return failure.response() }
+            guard canFallBack, shouldFallBack(failure) else { return failure.response(for: ai.clientProtocol) }
             if ContinuousClock.now >= deadline {
                 context.logger.info("request_timeout_ms \(resilience.requestTimeoutMs) spent, not falling back")
-                return failure.response()
+                return failure.response(for: ai.clientProtocol)
             }
             if let within = settings.retryOnFailureWithinMs, failure.elapsedMs > within {
                 context.logger.info(
                     "ai instance failed after \(failure.elapsedMs)ms, exceeding retry_on_failure_within_ms \(within), not retrying"
                 )
-                return failure.response()
+                return failure.response(for: ai.clientProtocol)
             }
             if let maxRetries = settings.maxRetries {
                 retries += 1
                 if retries > maxRetries {
                     context.logger.info("reached max_retries \(maxRetries), not retrying")
-                    return failure.response()
+                    return failure.response(for: ai.clientProtocol)
                 }
             }
             var candidate = await pickWithQuotas(exchange, ai)
@@ -330,7 +330,7 @@ struct AIProxyHandler: PluginHandler {
             }
             guard let next = candidate else {
                 context.logger.error("failed to pick new AI instance: all servers tried")
-                return failure.response(status: 502)
+                return failure.response(status: 502, for: ai.clientProtocol)
             }
             context.logger.warning(
                 "ai instance \(instance) failed (\(errorClass.rawValue), status \(failure.status)), falling back to \(settings.instances[next].name)"

@@ -4,7 +4,9 @@ import SwitchboardCore
 
 /// Relays one upstream event stream: decodes events as bytes arrive, holds back events that
 /// carry no content until content flows (so the attempt can still fail over), drops the
-/// usage-only event the gateway asked for on the client's behalf, and stops at errors.
+/// usage-only event the gateway asked for on the client's behalf, and stops at errors. Events
+/// are inspected in the provider's protocol; with a translator they reach the client in its
+/// own (every event goes through the translator, in order, held or not).
 ///
 /// Used by one task at a time (the handler, then the response body writer), never
 /// concurrently; hence the unchecked `Sendable`.
@@ -18,6 +20,7 @@ final class StreamRelay: @unchecked Sendable {
     /// A continuation: events without content before the first content (the second role
     /// chunk) are dropped rather than held.
     private let dropPreamble: Bool
+    private var translator: (any StreamTranslator)?
     private var held: [UInt8] = []
     private(set) var committed = false
     private(set) var bytesRead = 0
@@ -31,8 +34,9 @@ final class StreamRelay: @unchecked Sendable {
 
     init(
         _ answer: UpstreamAnswer, proto: AIProtocol, dropUsage: Bool, keepText: Bool = false,
-        dropPreamble: Bool = false
+        dropPreamble: Bool = false, translator: (any StreamTranslator)? = nil
     ) {
+        self.translator = translator
         iterator = answer.response.body.makeAsyncIterator()
         pooled = answer.pooledBody?.makeAsyncIterator()
         inspector = StreamInspector(proto: proto, keepText: keepText)
@@ -87,17 +91,18 @@ final class StreamRelay: @unchecked Sendable {
         for event in events {
             switch inspector.inspect(event) {
             case .preamble:
-                if !(dropPreamble && !committed) { emit(event.raw, into: &step) }
+                if !(dropPreamble && !committed) { emit(relayed(event), into: &step) }
             case .other:
-                emit(event.raw, into: &step)
+                emit(relayed(event), into: &step)
             case .usageOnly:
-                if !dropUsage { emit(event.raw, into: &step) }
+                // A translator takes the usage into its own end events.
+                if translator != nil || !dropUsage { emit(relayed(event), into: &step) }
             case .content:
                 commit(into: &step)
-                step.out += event.raw
+                step.out += relayed(event)
             case .done:
                 commit(into: &step)
-                step.out += event.raw
+                step.out += relayed(event)
                 step.done = true
                 return step
             case .error(let message):
@@ -115,6 +120,19 @@ final class StreamRelay: @unchecked Sendable {
         var step = Step()
         commit(into: &step)
         return step.out
+    }
+
+    /// What the client gets for an event: itself, or its translation.
+    private func relayed(_ event: SSEEvent) -> [UInt8] {
+        guard translator != nil else { return event.raw }
+        return translator?.translate(event) ?? []
+    }
+
+    /// What ends a stream that is complete but closed (or went quiet) without the protocol's end
+    /// event: `[DONE]` for OpenAI chat, a translator's end events; nothing for the others.
+    func closing() -> [UInt8] {
+        if translator != nil { return translator?.finish() ?? [] }
+        return inspector.proto == .openaiChat ? Array("data: [DONE]\n\n".utf8) : []
     }
 
     private func emit(_ raw: [UInt8], into step: inout Step) {

@@ -1,0 +1,251 @@
+/// Turns a provider's event stream into the client's protocol, one event at a time. The relay
+/// calls ``translate(_:)`` for every event in order (held or not) and ``finish()`` when the
+/// stream ends complete without the protocol's own end event; `finish` after the end event
+/// adds nothing.
+public protocol StreamTranslator: Sendable {
+    mutating func translate(_ event: SSEEvent) -> [UInt8]
+    mutating func finish() -> [UInt8]
+}
+
+/// The translator from `target` (what the provider speaks) to `client`, if they differ.
+public func makeStreamTranslator(from target: AIProtocol, to client: AIProtocol, clientBody: JSONValue, created: Int)
+    -> (any StreamTranslator)?
+{
+    switch (target, client) {
+    case (.openaiChat, .anthropicMessages): return ChatToMessagesStream()
+    case (.anthropicMessages, .openaiChat):
+        let includeUsage = clientBody["stream_options"]?["include_usage"]?.boolValue == true
+        return MessagesToChatStream(includeUsage: includeUsage, created: created)
+    default: return nil
+    }
+}
+
+/// OpenAI chat chunks as Anthropic's `message_start`, `content_block_start`,
+/// `content_block_delta`, `content_block_stop`, `message_delta` (with the usage) and
+/// `message_stop` events.
+public struct ChatToMessagesStream: StreamTranslator {
+    private enum Block: Equatable {
+        case text(index: Int)
+        case tool(index: Int, call: Int)
+
+        var index: Int {
+            switch self {
+            case .text(let index), .tool(let index, _): return index
+            }
+        }
+    }
+
+    private var started = false
+    private var ended = false
+    private var nextIndex = 0
+    private var open: Block?
+    private var stopReason: JSONValue = .null
+    private var usage = TokenUsage()
+
+    public init() {}
+
+    public mutating func translate(_ event: SSEEvent) -> [UInt8] {
+        if event.data == "[DONE]" { return finish() }
+        guard !ended, let chunk = try? JSONParser.parse(event.data) else { return [] }
+        var out: [UInt8] = []
+        start(chunk, into: &out)
+        if let reported = TokenUsage(chunk["usage"]) { usage = reported }
+        // Anthropic answers have one choice; other choices (n > 1) have nowhere to go.
+        for choice in chunk["choices"]?.arrayValue ?? [] where (choice["index"]?.intValue ?? 0) == 0 {
+            let delta = choice["delta"] ?? .null
+            if let text = delta["content"]?.stringValue, !text.isEmpty {
+                if case .text = open {
+                } else {
+                    close(into: &out)
+                    open = .text(index: nextIndex)
+                    nextIndex += 1
+                    Self.write(
+                        "content_block_start",
+                        [
+                            "type": "content_block_start", "index": .int(open?.index ?? 0),
+                            "content_block": ["type": "text", "text": ""],
+                        ], into: &out)
+                }
+                Self.write(
+                    "content_block_delta",
+                    [
+                        "type": "content_block_delta", "index": .int(open?.index ?? 0),
+                        "delta": ["type": "text_delta", "text": .string(text)],
+                    ], into: &out)
+            }
+            for call in delta["tool_calls"]?.arrayValue ?? [] {
+                let number = call["index"]?.intValue ?? 0
+                let function = call["function"] ?? .null
+                if case .tool(_, number) = open {
+                } else {
+                    close(into: &out)
+                    open = .tool(index: nextIndex, call: number)
+                    nextIndex += 1
+                    Self.write(
+                        "content_block_start",
+                        [
+                            "type": "content_block_start", "index": .int(open?.index ?? 0),
+                            "content_block": [
+                                "type": "tool_use", "id": call["id"] ?? "", "name": function["name"] ?? "",
+                                "input": [:],
+                            ],
+                        ], into: &out)
+                }
+                if let arguments = function["arguments"]?.stringValue, !arguments.isEmpty {
+                    Self.write(
+                        "content_block_delta",
+                        [
+                            "type": "content_block_delta", "index": .int(open?.index ?? 0),
+                            "delta": ["type": "input_json_delta", "partial_json": .string(arguments)],
+                        ], into: &out)
+                }
+            }
+            if let reason = choice["finish_reason"]?.stringValue {
+                stopReason = AnthropicTranslation.stopReason(reason)
+                close(into: &out)
+            }
+        }
+        return out
+    }
+
+    public mutating func finish() -> [UInt8] {
+        guard !ended else { return [] }
+        ended = true
+        var out: [UInt8] = []
+        start(.null, into: &out)
+        close(into: &out)
+        Self.write(
+            "message_delta",
+            [
+                "type": "message_delta",
+                "delta": ["stop_reason": stopReason.isNull ? "end_turn" : stopReason, "stop_sequence": nil],
+                "usage": AnthropicTranslation.messagesUsage(usage),
+            ], into: &out)
+        Self.write("message_stop", ["type": "message_stop"], into: &out)
+        return out
+    }
+
+    private mutating func start(_ chunk: JSONValue, into out: inout [UInt8]) {
+        guard !started else { return }
+        started = true
+        let message: JSONValue = [
+            "id": .string(AnthropicTranslation.messageID(chunk["id"]?.stringValue)), "type": "message",
+            "role": "assistant", "model": chunk["model"] ?? "", "content": [], "stop_reason": nil,
+            "stop_sequence": nil, "usage": ["input_tokens": 0, "output_tokens": 0],
+        ]
+        Self.write("message_start", ["type": "message_start", "message": message], into: &out)
+    }
+
+    private mutating func close(into out: inout [UInt8]) {
+        guard let block = open else { return }
+        open = nil
+        Self.write("content_block_stop", ["type": "content_block_stop", "index": .int(block.index)], into: &out)
+    }
+
+    public static func write(_ name: String, _ data: JSONValue, into out: inout [UInt8]) {
+        out += "event: \(name)\ndata: ".utf8
+        data.write(to: &out)
+        out += "\n\n".utf8
+    }
+}
+
+/// Anthropic's events as OpenAI chat chunks: a role chunk, text and tool-call deltas, the
+/// finish reason, the usage chunk when the client asked for it, and `[DONE]`.
+public struct MessagesToChatStream: StreamTranslator {
+    let includeUsage: Bool
+    let created: Int
+    private var id = "chatcmpl-switchboard"
+    private var model: JSONValue = ""
+    /// Anthropic's content block index → OpenAI's tool call index.
+    private var calls: [Int: Int] = [:]
+    private var usage = TokenUsage()
+    private var finishReason: String?
+    private var ended = false
+
+    public init(includeUsage: Bool, created: Int) {
+        self.includeUsage = includeUsage
+        self.created = created
+    }
+
+    public mutating func translate(_ event: SSEEvent) -> [UInt8] {
+        guard !ended, let json = try? JSONParser.parse(event.data) else { return [] }
+        var out: [UInt8] = []
+        switch json["type"]?.stringValue {
+        case "message_start":
+            let message = json["message"] ?? .null
+            if let upstream = message["id"]?.stringValue { id = upstream }
+            if let m = message["model"] { model = m }
+            if let reported = TokenUsage(message["usage"]) { usage.merge(reported) }
+            chunk(["role": "assistant", "content": ""], into: &out)
+        case "content_block_start":
+            let block = json["content_block"] ?? .null
+            guard block["type"]?.stringValue == "tool_use", let index = json["index"]?.intValue else { break }
+            let call = calls.count
+            calls[index] = call
+            chunk(
+                [
+                    "tool_calls": [
+                        [
+                            "index": .int(call), "id": block["id"] ?? "", "type": "function",
+                            "function": ["name": block["name"] ?? "", "arguments": ""],
+                        ]
+                    ]
+                ], into: &out)
+        case "content_block_delta":
+            let delta = json["delta"] ?? .null
+            switch delta["type"]?.stringValue {
+            case "text_delta":
+                chunk(["content": delta["text"] ?? ""], into: &out)
+            case "input_json_delta":
+                guard let index = json["index"]?.intValue, let call = calls[index] else { break }
+                chunk(
+                    ["tool_calls": [["index": .int(call), "function": ["arguments": delta["partial_json"] ?? ""]]]],
+                    into: &out)
+            default: break  // thinking and signatures have no chat equivalent
+            }
+        case "message_delta":
+            if let reported = TokenUsage(json["usage"]) { usage.merge(reported) }
+            if let stop = json["delta"]?["stop_reason"]?.stringValue {
+                finishReason = AnthropicTranslation.finishReason(stop)
+                chunk([:], finish: finishReason, into: &out)
+            }
+        case "message_stop":
+            out += finish()
+        default: break
+        }
+        return out
+    }
+
+    public mutating func finish() -> [UInt8] {
+        guard !ended else { return [] }
+        ended = true
+        var out: [UInt8] = []
+        if finishReason == nil { chunk([:], finish: "stop", into: &out) }
+        if includeUsage {
+            let data: JSONValue = [
+                "id": .string(id), "object": "chat.completion.chunk", "created": .int(created), "model": model,
+                "choices": [], "usage": AnthropicTranslation.chatUsage(usage),
+            ]
+            out += "data: ".utf8
+            data.write(to: &out)
+            out += "\n\n".utf8
+        }
+        out += "data: [DONE]\n\n".utf8
+        return out
+    }
+
+    private func chunk(_ delta: JSONObject, finish: String? = nil, into out: inout [UInt8]) {
+        let data: JSONValue = [
+            "id": .string(id), "object": "chat.completion.chunk", "created": .int(created), "model": model,
+            "choices": [
+                [
+                    "index": 0, "delta": .object(delta),
+                    "finish_reason": finish.map { JSONValue.string($0) } ?? JSONValue.null,
+                ]
+            ],
+        ]
+        out += "data: ".utf8
+        data.write(to: &out)
+        out += "\n\n".utf8
+    }
+}
