@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${SWITCHBOARD_BIN:-.build/release/switchboard}
-[ -x "$bin" ] || swift build -c release --product switchboard
+[ -x "$bin" ] || swift build -c release --static-swift-stdlib --product switchboard
 source scripts/postgres.sh
 work=$(mktemp -d /tmp/switchboard-cluster.XXXXXX)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -59,8 +59,10 @@ elif [ "$SMOKE" = 1 ]; then
     BIN=$(swift build --show-bin-path)/switchboard
     BUILD=debug
 else
-    swift build -c release --product switchboard >&2
-    BIN=$(swift build -c release --show-bin-path)/switchboard
+    # As the README builds a release binary: the Swift runtime linked in statically (retain,
+    # release and the concurrency runtime called directly, not through the PLT).
+    swift build -c release --static-swift-stdlib --product switchboard >&2
+    BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)/switchboard
     BUILD=release
 fi
 
