@@ -11,6 +11,8 @@ public struct GatewayServices: Sendable {
     public var logger: Logger
     /// `policy: cluster` counters, on a node of a cluster (PostgreSQL store).
     var clusterQuotas: ClusterQuotas?
+    /// The `semantic` balancer's example embeddings, kept across configuration changes.
+    public var embeddings = EmbeddingCache()
 
     public init(
         clients: UpstreamClients, quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry,

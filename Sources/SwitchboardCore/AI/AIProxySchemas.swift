@@ -103,8 +103,31 @@ public enum AIProxySchemas {
             "provider_conf": Schema(type: .object),
             "checks": checks,
             "supports_assistant_prefill": Schema(type: .boolean),
+            "examples": Schema(type: .array, items: Schema(type: .string, minLength: 1), minItems: 1, maxItems: 64),
+            "threshold": Schema(type: .number, minimum: -1, maximum: 1),
         ],
         required: ["name", "provider", "weight", "auth"])
+
+    /// `semantic_opts`: the embeddings provider of the `semantic` balancer and its decision.
+    static let semanticOptions = Schema(
+        type: .object,
+        properties: [
+            "embeddings": Schema(
+                type: .object,
+                properties: [
+                    "provider": Schema(type: .string, enum: ["openai", "azure-openai"]),
+                    "model": Schema(type: .string, minLength: 1),
+                    "endpoint": Schema(type: .string, minLength: 1),
+                    "auth": Schema(
+                        type: .object, properties: ["header": stringMap, "query": stringMap],
+                        additionalProperties: .forbidden),
+                    "timeout": Schema(type: .integer, minimum: 1, maximum: 600_000, default: 3000),
+                    "ssl_verify": Schema(type: .boolean, default: true),
+                ], required: ["provider", "model", "auth"]),
+            "threshold": Schema(type: .number, minimum: -1, maximum: 1, default: 0),
+            "fallback": Schema(type: .string, minLength: 1),
+            "debugging": Schema(type: .boolean, default: false),
+        ], required: ["embeddings"])
 
     public static let multi: Schema = {
         var properties: [(String, Schema)] = [
@@ -114,7 +137,8 @@ public enum AIProxySchemas {
                 Schema(
                     type: .object,
                     properties: [
-                        "algorithm": Schema(type: .string, enum: ["chash", "roundrobin"], default: "roundrobin"),
+                        "algorithm": Schema(
+                            type: .string, enum: ["chash", "roundrobin", "semantic"], default: "roundrobin"),
                         "hash_on": Schema(
                             type: .string, enum: ["vars", "header", "cookie", "consumer", "vars_combinations"],
                             default: "vars"),
@@ -139,6 +163,7 @@ public enum AIProxySchemas {
             ),
             ("max_retries", Schema(type: .integer, minimum: 0)),
             ("retry_on_failure_within_ms", Schema(type: .integer, minimum: 1)),
+            ("semantic_opts", semanticOptions),
         ]
         properties += resilience
         properties += common
@@ -169,6 +194,22 @@ public enum AIProxySchemas {
             }
             seen[name] = i
             try checkEndpoint(instance)
+        }
+        if config["balancer"]?["algorithm"]?.stringValue == "semantic" {
+            guard let options = config["semantic_opts"] else {
+                throw SchemaError("semantic_opts is required when balancer algorithm is semantic")
+            }
+            for instance in instances where (instance["examples"]?.arrayValue ?? []).isEmpty {
+                throw SchemaError(
+                    "instance '\(instance["name"]?.stringValue ?? "")': examples are required when balancer algorithm is semantic"
+                )
+            }
+            if let fallback = options["fallback"]?.stringValue, seen[fallback] == nil {
+                throw SchemaError("semantic_opts.fallback '\(fallback)' is not the name of an instance")
+            }
+            if let endpoint = options["embeddings"]?["endpoint"]?.stringValue, AIEndpoint(endpoint) == nil {
+                throw SchemaError("semantic_opts.embeddings: invalid endpoint")
+            }
         }
         if let balancer = config["balancer"], balancer["algorithm"]?.stringValue == "chash" {
             guard let hashOn = balancer["hash_on"]?.stringValue else {

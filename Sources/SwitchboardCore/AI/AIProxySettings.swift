@@ -18,17 +18,18 @@ public struct AIInstance: Sendable {
     public var checks: HealthCheckConfig?
     /// Accepts a trailing assistant message as the start of its answer (stream continuation).
     public var supportsAssistantPrefill: Bool
+    /// The `semantic` balancer's phrasings of what this instance is for.
+    public var examples: [String]
+    /// The score this instance must reach under the `semantic` balancer (else `semantic_opts`').
+    public var threshold: Double?
 
     public init(json: JSONValue, name: String? = nil) {
         self.name = name ?? json["name"]?.stringValue ?? ""
         self.provider = AIProvider.all[json["provider"]?.stringValue ?? ""] ?? .openAICompatible
         self.priority = json["priority"]?.intValue ?? 0
         self.weight = json["weight"]?.intValue ?? 0
-        let pairs: (JSONValue?) -> [(String, String)] = { value in
-            (value?.objectValue ?? [:]).compactMap { key, v in v.stringValue.map { (key, $0) } }
-        }
-        self.authHeaders = pairs(json["auth"]?["header"]).map { ($0.0.lowercased(), $0.1) }
-        self.authQuery = pairs(json["auth"]?["query"])
+        self.authHeaders = AIInstance.stringPairs(json["auth"]?["header"]).map { ($0.0.lowercased(), $0.1) }
+        self.authQuery = AIInstance.stringPairs(json["auth"]?["query"])
         self.options = json["options"]?.objectValue ?? [:]
         self.endpoint = json["override"]?["endpoint"]?.stringValue.flatMap(AIEndpoint.init)
         self.maxTokens = json["override"]?["llm_options"]?["max_tokens"]?.intValue
@@ -39,6 +40,8 @@ public struct AIInstance: Sendable {
         self.requestBody = bodies
         self.forceOverride = json["override"]?["request_body_force_override"]?.boolValue ?? false
         self.supportsAssistantPrefill = json["supports_assistant_prefill"]?.boolValue ?? false
+        self.examples = (json["examples"]?.arrayValue ?? []).compactMap(\.stringValue)
+        self.threshold = json["threshold"]?.doubleValue
         var checks = HealthCheckConfig(json["checks"])
         if var active = checks?.active {
             // Probes carry the instance's credentials, as APISIX's checker does.
@@ -68,6 +71,11 @@ public struct AIInstance: Sendable {
         if provider.supports(client) { return client }
         if client == .anthropicMessages, provider.supports(.openaiChat) { return .openaiChat }
         return nil
+    }
+
+    /// An `auth.header` / `auth.query` map as pairs (its string values).
+    public static func stringPairs(_ value: JSONValue?) -> [(String, String)] {
+        (value?.objectValue ?? [:]).compactMap { key, v in v.stringValue.map { (key, $0) } }
     }
 
     /// The model this instance asks for: `options.model`, else the client's.
@@ -105,7 +113,7 @@ public struct FallbackStrategy: Sendable, Equatable {
 
 /// A validated `ai-proxy-multi` / `ai-proxy` configuration in typed form.
 public struct AIProxySettings: Sendable {
-    public enum Algorithm: String, Sendable { case roundrobin, chash }
+    public enum Algorithm: String, Sendable { case roundrobin, chash, semantic }
 
     public var instances: [AIInstance]
     public var algorithm: Algorithm
@@ -126,6 +134,8 @@ public struct AIProxySettings: Sendable {
     /// `ai-proxy` is a single instance that never retries.
     public var isSingle: Bool
     public var resilience: ResilienceSettings
+    /// `semantic_opts`, with the `semantic` balancer.
+    public var semantic: SemanticOptions?
 
     /// From a validated `ai-proxy-multi` config.
     public init(multi json: JSONValue) {
@@ -138,6 +148,7 @@ public struct AIProxySettings: Sendable {
         maxRetries = json["max_retries"]?.intValue
         retryOnFailureWithinMs = json["retry_on_failure_within_ms"]?.intValue
         resilience = ResilienceSettings(json, timeoutMs: timeoutMs)
+        if algorithm == .semantic { semantic = json["semantic_opts"].map(SemanticOptions.init) }
     }
 
     /// From a validated `ai-proxy` config: one instance named `ai-proxy-<provider>`.
@@ -168,6 +179,7 @@ public struct AIProxySettings: Sendable {
         logPayloads = json["logging"]?["payloads"]?.boolValue ?? false
         isSingle = false
         resilience = ResilienceSettings(JSONValue.object([:]), timeoutMs: timeoutMs)
+        semantic = nil
     }
 }
 

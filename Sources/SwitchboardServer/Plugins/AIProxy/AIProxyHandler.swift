@@ -23,6 +23,8 @@ struct AIProxyHandler: PluginHandler {
     let allUnhealthyLogged = OnceFlag()
     /// `GET …/models`: the models this route serves, built once.
     let modelList: ModelList
+    /// The `semantic` balancer, when configured.
+    let semantic: SemanticRouter?
 
     init(name: String, priority: Int, settings: AIProxySettings, context: PluginContext) {
         self.name = name
@@ -31,6 +33,11 @@ struct AIProxyHandler: PluginHandler {
         self.context = context
         self.balancer = AIBalancer(settings: settings)
         self.modelList = ModelList(settings.instances)
+        self.semantic = settings.semantic.map {
+            SemanticRouter(
+                options: $0, instances: settings.instances, cache: context.services.embeddings,
+                clients: context.clients, logger: context.logger)
+        }
         let routeID =
             context.parentKey.hasPrefix("/apisix/routes/")
             ? String(context.parentKey.dropFirst("/apisix/routes/".count)) : nil
@@ -48,8 +55,9 @@ struct AIProxyHandler: PluginHandler {
         }
     }
 
-    /// Whether failed attempts may move to another instance (never with a single instance).
-    var canFallBack: Bool { !settings.isSingle && settings.instances.count > 1 }
+    /// Whether failed attempts may move to another instance (never with a single instance, nor
+    /// with the `semantic` balancer: the instance is chosen for what it is for, as in APISIX).
+    var canFallBack: Bool { !settings.isSingle && settings.instances.count > 1 && semantic == nil }
 
     // MARK: - Access: intake and first pick
 
@@ -99,6 +107,15 @@ struct AIProxyHandler: PluginHandler {
         }
         if let user = body["safety_identifier"]?.stringValue ?? body["user"]?.stringValue {
             exchange.logValues["llm_end_user_id"] = user
+        }
+        if let semantic {
+            let decision = await semantic.decide(body)
+            if semantic.options.debugging {
+                if let scores = decision.scores { exchange.setResponseHeader("X-AI-Semantic-Scores", scores) }
+                exchange.setResponseHeader("X-AI-Semantic-Picked-Instance", settings.instances[decision.index].name)
+            }
+            select(decision.index, exchange, ai)
+            return nil
         }
         guard let first = await pickWithQuotas(exchange, ai) else {
             return GatewayResponse.text(.serviceUnavailable, "all servers tried")
@@ -178,7 +195,7 @@ struct AIProxyHandler: PluginHandler {
 
     private func choose(_ exchange: Exchange, _ ai: AIExchange, _ available: (Int) -> Bool) -> Int? {
         switch settings.algorithm {
-        case .roundrobin:
+        case .roundrobin, .semantic:
             return balancer.nextRoundRobin(excluding: ai.tried, available: available)
         case .chash:
             return balancer.ring?.walk(hashKey(exchange)).first { !ai.tried.contains($0) && available($0) }
