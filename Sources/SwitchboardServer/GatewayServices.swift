@@ -13,6 +13,8 @@ public struct GatewayServices: Sendable {
     var clusterQuotas: ClusterQuotas?
     /// The `semantic` balancer's example embeddings, kept across configuration changes.
     public var embeddings = EmbeddingCache()
+    /// Google service accounts' access tokens (Vertex AI), fetched once and kept until expiry.
+    public var gcpTokens = GCPAccessTokens()
 
     public init(
         clients: UpstreamClients, quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry,

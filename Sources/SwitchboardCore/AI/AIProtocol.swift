@@ -4,6 +4,8 @@ public enum AIProtocol: String, Sendable, Hashable, CaseIterable {
     case openaiEmbeddings = "openai-embeddings"
     case openaiResponses = "openai-responses"
     case anthropicMessages = "anthropic-messages"
+    /// Vertex AI's `:predict` for embeddings: spoken to providers only, never by clients.
+    case vertexPredict = "vertex-predict"
     case passthrough
 
     /// Detects the client's protocol from the URI and the JSON body, first match wins
@@ -21,7 +23,7 @@ public enum AIProtocol: String, Sendable, Hashable, CaseIterable {
     /// Whether a body in this protocol asks for a streamed answer.
     public func isStreaming(_ body: JSONValue) -> Bool {
         switch self {
-        case .openaiEmbeddings: return false
+        case .openaiEmbeddings, .vertexPredict: return false
         default: return body["stream"]?.boolValue == true
         }
     }

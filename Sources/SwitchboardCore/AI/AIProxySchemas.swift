@@ -3,6 +3,7 @@
 public enum AIProxySchemas {
     public static let providerNames = [
         "openai", "deepseek", "aimlapi", "anthropic", "openai-compatible", "azure-openai", "openrouter", "gemini",
+        "vertex-ai",
     ]
 
     static let stringMap = Schema(
@@ -12,7 +13,7 @@ public enum AIProxySchemas {
         type: .object,
         additionalProperties: .forbidden,
         patternProperties: [
-            ("header", stringMap), ("query", stringMap), ("gcp", Schema(type: .object)), ("aws", Schema(type: .object)),
+            ("header", stringMap), ("query", stringMap), ("gcp", GCPAuth.schema), ("aws", Schema(type: .object)),
         ])
 
     static let override = Schema(
@@ -34,6 +35,10 @@ public enum AIProxySchemas {
         ])
 
     static let options = Schema(type: .object, properties: ["model": Schema(type: .string)])
+
+    static let providerConf = Schema(
+        type: .object,
+        properties: ["project_id": Schema(type: .string), "region": Schema(type: .string, minLength: 1)])
 
     static let checks = HealthCheckConfig.schema
 
@@ -100,7 +105,7 @@ public enum AIProxySchemas {
             "auth": auth,
             "options": options,
             "override": override,
-            "provider_conf": Schema(type: .object),
+            "provider_conf": providerConf,
             "checks": checks,
             "supports_assistant_prefill": Schema(type: .boolean),
             "examples": Schema(type: .array, items: Schema(type: .string, minLength: 1), minItems: 1, maxItems: 64),
@@ -173,7 +178,7 @@ public enum AIProxySchemas {
     public static let single: Schema = {
         var properties: [(String, Schema)] = [
             ("provider", Schema(type: .string, enum: providerNames.map { .string($0) })),
-            ("provider_conf", Schema(type: .object)),
+            ("provider_conf", providerConf),
             ("auth", auth),
             ("options", options),
             ("override", override),
@@ -194,6 +199,7 @@ public enum AIProxySchemas {
             }
             seen[name] = i
             try checkEndpoint(instance)
+            try checkProvider(instance, name: name)
         }
         if config["balancer"]?["algorithm"]?.stringValue == "semantic" {
             guard let options = config["semantic_opts"] else {
@@ -237,7 +243,29 @@ public enum AIProxySchemas {
 
     public static func checkSingle(_ config: JSONValue) throws(SchemaError) -> JSONValue {
         try checkEndpoint(config)
+        try checkProvider(config, name: "ai-proxy-\(config["provider"]?.stringValue ?? "")")
         return config
+    }
+
+    /// What a provider needs beyond the schema (APISIX's `validate_provider_requirements`), and
+    /// a service account key that can be read.
+    static func checkProvider(_ instance: JSONValue, name: String) throws(SchemaError) {
+        if instance["provider"]?.stringValue == "vertex-ai" {
+            let conf = instance["provider_conf"]
+            let located = conf?["project_id"]?.stringValue != nil && conf?["region"]?.stringValue != nil
+            if !located, instance["override"]?["endpoint"] == nil {
+                throw SchemaError(
+                    "instance '\(name)': vertex-ai requires either provider_conf (project_id + region) or override.endpoint"
+                )
+            }
+        }
+        if let key = instance["auth"]?["gcp"]?["service_account_json"]?.stringValue {
+            do {
+                _ = try GCPServiceAccount(json: key)
+            } catch {
+                throw SchemaError("invalid gcp service_account_json: \(error.message)")
+            }
+        }
     }
 
     static func checkEndpoint(_ instance: JSONValue) throws(SchemaError) {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One provider instance of `ai-proxy-multi` (or the single provider of `ai-proxy`), compiled
 /// from its validated JSON.
 public struct AIInstance: Sendable {
@@ -22,6 +24,11 @@ public struct AIInstance: Sendable {
     public var examples: [String]
     /// The score this instance must reach under the `semantic` balancer (else `semantic_opts`').
     public var threshold: Double?
+    /// `provider_conf` (Vertex AI's project and region, Bedrock's region).
+    public var projectID: String?
+    public var region: String?
+    /// `auth.gcp`: a Google service account whose access tokens authenticate the calls.
+    public var gcp: GCPAuth?
 
     public init(json: JSONValue, name: String? = nil) {
         self.name = name ?? json["name"]?.stringValue ?? ""
@@ -42,6 +49,9 @@ public struct AIInstance: Sendable {
         self.supportsAssistantPrefill = json["supports_assistant_prefill"]?.boolValue ?? false
         self.examples = (json["examples"]?.arrayValue ?? []).compactMap(\.stringValue)
         self.threshold = json["threshold"]?.doubleValue
+        self.projectID = json["provider_conf"]?["project_id"]?.stringValue
+        self.region = json["provider_conf"]?["region"]?.stringValue
+        self.gcp = json["auth"]?["gcp"].map(GCPAuth.init)
         var checks = HealthCheckConfig(json["checks"])
         if var active = checks?.active {
             // Probes carry the instance's credentials, as APISIX's checker does.
@@ -57,6 +67,39 @@ public struct AIInstance: Sendable {
         self.checks = checks
     }
 
+    /// Where this instance is called: `override.endpoint`, else the provider's default host
+    /// (with `{region}` filled in); `nil` when neither is known.
+    public var resolvedEndpoint: AIEndpoint? {
+        if let endpoint { return endpoint }
+        guard var host = provider.defaultHost else { return nil }
+        if host.contains("{region}") {
+            guard let region, !region.isEmpty else { return nil }
+            host = host.replacingOccurrences(of: "{region}", with: region)
+        }
+        return AIEndpoint(scheme: provider.defaultScheme, host: host, port: provider.defaultPort, path: nil)
+    }
+
+    /// The provider's path for `target` with `{project}`, `{region}` and `{model}` filled in;
+    /// `nil` when the provider has none or a placeholder has no value.
+    public func path(for target: AIProtocol, model: String?) -> String? {
+        guard var path = provider.paths[target] else { return nil }
+        for (placeholder, value) in [("{project}", projectID), ("{region}", region), ("{model}", model)]
+        where path.contains(placeholder) {
+            guard let value, !value.isEmpty,
+                let escaped = value.addingPercentEncoding(withAllowedCharacters: Self.pathSegment)
+            else { return nil }
+            path = path.replacingOccurrences(of: placeholder, with: escaped)
+        }
+        return path
+    }
+
+    /// What a value may keep unescaped inside one path segment.
+    static let pathSegment: CharacterSet = {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#")
+        return allowed
+    }()
+
     /// The protocol this instance is spoken to for a client speaking `client`, or `nil` when it
     /// cannot serve it: the client's own when the provider speaks it, else a translation
     /// (Anthropic Messages to an OpenAI-style chat provider). A provider with
@@ -68,6 +111,7 @@ public struct AIInstance: Sendable {
             let last = viaPath.split(separator: "/").last.map(String.init) ?? viaPath
             return path.hasSuffix(last) ? via : .openaiChat
         }
+        if client == .openaiEmbeddings, let via = provider.embeddingsVia { return via }
         if provider.supports(client) { return client }
         if client == .anthropicMessages, provider.supports(.openaiChat) { return .openaiChat }
         return nil

@@ -17,12 +17,16 @@ public struct AIProvider: Sendable {
     /// OpenAI chat requests go to this protocol instead, translated (Anthropic: its native
     /// Messages API, for prompt caching and its usage, not its OpenAI-compatible endpoint).
     public var chatVia: AIProtocol?
+    /// OpenAI embeddings requests go to this protocol instead, translated (Vertex AI's predict).
+    public var embeddingsVia: AIProtocol?
 
     public init(
         name: String, defaultHost: String?, paths: [AIProtocol: String], maxTokensField: [AIProtocol: String],
-        removesMaxTokensWhenMapping: Bool = false, removesModel: Bool = false, chatVia: AIProtocol? = nil
+        removesMaxTokensWhenMapping: Bool = false, removesModel: Bool = false, chatVia: AIProtocol? = nil,
+        embeddingsVia: AIProtocol? = nil
     ) {
         self.chatVia = chatVia
+        self.embeddingsVia = embeddingsVia
         self.name = name
         self.defaultHost = defaultHost
         self.paths = paths
@@ -43,6 +47,6 @@ public struct AIProvider: Sendable {
     /// Every provider this build can call, by name.
     public static let all: [String: AIProvider] = Dictionary(
         uniqueKeysWithValues: [
-            openAI, deepSeek, openAICompatible, azureOpenAI, anthropic, openRouter, gemini, aimlAPI,
+            openAI, deepSeek, openAICompatible, azureOpenAI, anthropic, openRouter, gemini, aimlAPI, vertexAI,
         ].map { ($0.name, $0) })
 }

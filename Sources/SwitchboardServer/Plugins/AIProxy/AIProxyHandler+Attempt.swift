@@ -124,22 +124,17 @@ extension AIProxyHandler {
 
     /// The URL, method, headers and body of one attempt.
     func buildRequest(
-        _ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, target: AIProtocol, body: ByteBuffer
+        _ instance: AIInstance, _ exchange: Exchange, _ ai: AIExchange, target: AIProtocol, body: ByteBuffer,
+        bearer: String? = nil
     ) -> UpstreamRequest? {
-        let provider = instance.provider
-        let endpoint: AIEndpoint
-        if let configured = instance.endpoint {
-            endpoint = configured
-        } else if let host = provider.defaultHost {
-            endpoint = AIEndpoint(scheme: provider.defaultScheme, host: host, port: provider.defaultPort, path: nil)
-        } else {
-            return nil
-        }
+        guard let endpoint = instance.resolvedEndpoint else { return nil }
         let path: String
         if target == .passthrough {
             path = endpoint.path ?? exchange.path
         } else {
-            path = endpoint.path ?? provider.paths[target] ?? exchange.path
+            path =
+                endpoint.path ?? instance.path(for: target, model: instance.model(clientModel: ai.clientModel))
+                ?? exchange.path
         }
         // auth.query, then the endpoint's query over it; passthrough also keeps the client's
         // own arguments (which cannot override auth.query).
@@ -190,6 +185,7 @@ extension AIProxyHandler {
             }
         }
         for (name, value) in instance.authHeaders { request.head.headers.replaceOrAdd(name: name, value: value) }
+        if let bearer { request.head.headers.replaceOrAdd(name: "authorization", value: "Bearer \(bearer)") }
         request.head.headers.replaceOrAdd(name: "content-type", value: "application/json")
         // Anthropic requires a version; OpenAI clients (and some Anthropic ones) send none.
         if target == .anthropicMessages, !request.head.headers.contains(name: "anthropic-version") {
@@ -320,7 +316,31 @@ extension AIProxyHandler {
         } else {
             bytes = exchange.bufferedBody ?? ByteBuffer()  // unchanged: the client's exact bytes
         }
-        guard let request = buildRequest(instance, exchange, ai, target: target, body: bytes) else {
+        if instance.endpoint?.path == nil, target != .passthrough, instance.provider.paths[target] != nil,
+            instance.path(for: target, model: instance.model(clientModel: ai.clientModel)) == nil
+        {
+            let message =
+                "could not resolve upstream path: ensure the route or request body specifies a model, or that override.endpoint includes a path"
+            let body: JSONValue = ["error_msg": .string(message)]
+            return .failure(
+                AttemptFailure(
+                    status: 400, body: body.serializedBytes(), contentType: "application/json", elapsedMs: 0,
+                    errorClass: .clientError))
+        }
+        var bearer: String?
+        if let gcp = instance.gcp {
+            do {
+                bearer = try await context.services.gcpTokens.token(
+                    for: gcp, clients: context.clients, verifyTLS: settings.sslVerify)
+            } catch {
+                context.logger.error("ai instance \(instance.name): \(error)")
+                return .failure(
+                    .gatewayError(
+                        status: 502, message: error.description, code: "gcp_auth_failed", elapsedMs: 0,
+                        errorClass: .server))
+            }
+        }
+        guard let request = buildRequest(instance, exchange, ai, target: target, body: bytes, bearer: bearer) else {
             return .failure(
                 .gatewayError(
                     status: 500, message: "instance \(instance.name) has no endpoint", code: "no_endpoint",
@@ -435,8 +455,14 @@ extension AIProxyHandler {
                     log.responseText = AnthropicTranslation.texts(of: answer["content"] ?? .null).joined()
                 }
             }
-            answerBody = ByteBuffer(
-                bytes: Self.translate(answer: answer, from: target, to: ai.clientProtocol).serializedBytes())
+            let translatedAnswer = Self.translate(
+                answer: answer, from: target, to: ai.clientProtocol,
+                model: instance.model(clientModel: ai.clientModel))
+            // Vertex's predictions carry token counts, not usage: the translation sums them.
+            if target == .vertexPredict, let usage = TokenUsage(translatedAnswer["usage"]) {
+                record(usage, exchange, ai)
+            }
+            answerBody = ByteBuffer(bytes: translatedAnswer.serializedBytes())
             headers[.contentType] = "application/json"
         }
         return .success(
@@ -450,13 +476,18 @@ extension AIProxyHandler {
         switch (client, target) {
         case (.anthropicMessages, .openaiChat): return AnthropicTranslation.chatRequest(fromMessages: body)
         case (.openaiChat, .anthropicMessages): return AnthropicTranslation.messagesRequest(fromChat: body)
+        case (.openaiEmbeddings, .vertexPredict): return VertexTranslation.predictRequest(fromEmbeddings: body)
         default: return body
         }
     }
 
     /// A provider's whole answer in the client's protocol.
-    static func translate(answer: JSONValue, from target: AIProtocol, to client: AIProtocol) -> JSONValue {
+    static func translate(answer: JSONValue, from target: AIProtocol, to client: AIProtocol, model: String?)
+        -> JSONValue
+    {
         switch (target, client) {
+        case (.vertexPredict, .openaiEmbeddings):
+            return VertexTranslation.embeddingsAnswer(fromPredict: answer, model: model)
         case (.openaiChat, .anthropicMessages): return AnthropicTranslation.messagesAnswer(fromChat: answer)
         case (.anthropicMessages, .openaiChat):
             return AnthropicTranslation.chatAnswer(fromMessages: answer, created: unixTime())

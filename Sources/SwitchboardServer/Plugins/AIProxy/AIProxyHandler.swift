@@ -43,10 +43,9 @@ struct AIProxyHandler: PluginHandler {
             ? String(context.parentKey.dropFirst("/apisix/routes/".count)) : nil
         self.health = settings.instances.enumerated().map { i, instance in
             let endpoint =
-                instance.endpoint
+                instance.resolvedEndpoint
                 ?? AIEndpoint(
-                    scheme: instance.provider.defaultScheme, host: instance.provider.defaultHost ?? "",
-                    port: instance.provider.defaultPort, path: nil)
+                    scheme: instance.provider.defaultScheme, host: "", port: instance.provider.defaultPort, path: nil)
             return context.health.declare(
                 key: "\(context.parentKey)#instances[\(i)]", routeID: routeID, instance: instance.name,
                 host: endpoint.host.isEmpty ? (instance.checks?.active?.host ?? "") : endpoint.host,
