@@ -105,27 +105,22 @@ import Testing
     @Test func theSemanticBalancerIsValidated() async throws {
         try await withFixture { fx in
             let gw = try await fx.own(TestGateway.start())
-            func put(_ plugin: String) async throws -> String? {
-                let result = try await gw.admin(
-                    .PUT, "/routes/s", #"{"uri":"/s","plugins":{"ai-proxy-multi":\#(plugin)}}"#)
-                return result.status == 400 ? result.json["error_msg"]?.stringValue : nil
-            }
+            func put(_ plugin: String) async throws -> String? { try await gw.aiProxyMultiRefusal(plugin) }
             let instance = #"{"name":"x","provider":"openai","weight":1,"auth":{},"examples":["a"]}"#
             let opts = #""semantic_opts":{"embeddings":{"provider":"openai","model":"m","auth":{}}}"#
-            let prefix = "failed to check the configuration of plugin ai-proxy-multi err: "
             #expect(
                 try await put(#"{"balancer":{"algorithm":"semantic"},"instances":[\#(instance)]}"#)
-                    == prefix + "semantic_opts is required when balancer algorithm is semantic")
+                    == "semantic_opts is required when balancer algorithm is semantic")
             #expect(
                 try await put(
                     #"{"balancer":{"algorithm":"semantic"},\#(opts),"instances":[{"name":"y","provider":"openai","weight":1,"auth":{}}]}"#
-                ) == prefix + "instance 'y': examples are required when balancer algorithm is semantic")
+                ) == "instance 'y': examples are required when balancer algorithm is semantic")
             let badFallback = opts.replacingOccurrences(of: "}}}", with: "}},\"fallback\":\"z\"}")
             #expect(
                 try await put(#"{"balancer":{"algorithm":"semantic"},\#(badFallback),"instances":[\#(instance)]}"#)
-                    == prefix + "semantic_opts.fallback 'z' is not the name of an instance")
+                    == "semantic_opts.fallback 'z' is not the name of an instance")
             #expect(try await put(#"{"balancer":{"algorithm":"semantic"},\#(opts),"instances":[\#(instance)]}"#) == nil)
-            let stored = try await gw.admin(.GET, "/routes/s")
+            let stored = try await gw.admin(.GET, "/routes/checked")
             #expect(
                 stored.json["value"]?["plugins"]?["ai-proxy-multi"]?["semantic_opts"]?["embeddings"]?["timeout"] == 3000
             )

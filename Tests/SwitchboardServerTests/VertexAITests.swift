@@ -218,20 +218,16 @@ import Testing
         try await withFixture { fx in
             let gw = try await fx.own(TestGateway.start())
             func put(_ instance: String) async throws -> String? {
-                let result = try await gw.admin(
-                    .PUT, "/routes/v", #"{"uri":"/v","plugins":{"ai-proxy-multi":{"instances":[\#(instance)]}}}"#)
-                return result.status == 400 ? result.json["error_msg"]?.stringValue : nil
+                try await gw.aiProxyMultiRefusal(#"{"instances":[\#(instance)]}"#)
             }
-            let prefix = "failed to check the configuration of plugin ai-proxy-multi err: "
             #expect(
                 try await put(#"{"name":"v","provider":"vertex-ai","weight":1,"auth":{}}"#)
-                    == prefix
-                    + "instance 'v': vertex-ai requires either provider_conf (project_id + region) or override.endpoint"
+                    == "instance 'v': vertex-ai requires either provider_conf (project_id + region) or override.endpoint"
             )
             #expect(
                 try await put(
                     #"{"name":"v","provider":"vertex-ai","weight":1,"provider_conf":{"project_id":"p","region":"r"},"auth":{"gcp":{"service_account_json":"{not json"}}}"#
-                )?.hasPrefix(prefix + "invalid gcp service_account_json: ") == true)
+                )?.hasPrefix("invalid gcp service_account_json: ") == true)
             #expect(
                 try await put(
                     #"{"name":"v","provider":"vertex-ai","weight":1,"override":{"endpoint":"https://aiplatform.example.com"},"auth":{}}"#

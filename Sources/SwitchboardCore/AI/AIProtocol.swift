@@ -6,12 +6,15 @@ public enum AIProtocol: String, Sendable, Hashable, CaseIterable {
     case anthropicMessages = "anthropic-messages"
     /// Vertex AI's `:predict` for embeddings: spoken to providers only, never by clients.
     case vertexPredict = "vertex-predict"
+    /// Bedrock's Converse API (`/model/{model}/converse`, `/converse-stream`).
+    case bedrockConverse = "bedrock-converse"
     case passthrough
 
     /// Detects the client's protocol from the URI and the JSON body, first match wins
     /// (APISIX's `detect_request_type`); `nil` when nothing matches (`{}`, arrays, scalars).
     public static func detect(path: String, body: JSONValue) -> AIProtocol? {
         guard case .object(let object) = body else { return nil }
+        if path.hasSuffix("/converse"), case .array? = object["messages"] { return .bedrockConverse }
         if path.hasSuffix("/v1/messages") { return .anthropicMessages }
         if path.hasSuffix("/v1/responses"), object["input"] != nil { return .openaiResponses }
         if case .array? = object["messages"] { return .openaiChat }

@@ -3,7 +3,7 @@
 public enum AIProxySchemas {
     public static let providerNames = [
         "openai", "deepseek", "aimlapi", "anthropic", "openai-compatible", "azure-openai", "openrouter", "gemini",
-        "vertex-ai",
+        "vertex-ai", "bedrock",
     ]
 
     static let stringMap = Schema(
@@ -13,7 +13,7 @@ public enum AIProxySchemas {
         type: .object,
         additionalProperties: .forbidden,
         patternProperties: [
-            ("header", stringMap), ("query", stringMap), ("gcp", GCPAuth.schema), ("aws", Schema(type: .object)),
+            ("header", stringMap), ("query", stringMap), ("gcp", GCPAuth.schema), ("aws", AWSAuth.schema),
         ])
 
     static let override = Schema(
@@ -258,6 +258,12 @@ public enum AIProxySchemas {
                     "instance '\(name)': vertex-ai requires either provider_conf (project_id + region) or override.endpoint"
                 )
             }
+        }
+        if instance["provider"]?.stringValue == "bedrock" {
+            if instance["provider_conf"]?["region"]?.stringValue == nil {
+                throw SchemaError("instance '\(name)': bedrock requires provider_conf.region")
+            }
+            if instance["auth"]?["aws"] == nil { throw SchemaError("instance '\(name)': bedrock requires auth.aws") }
         }
         if let key = instance["auth"]?["gcp"]?["service_account_json"]?.stringValue {
             do {

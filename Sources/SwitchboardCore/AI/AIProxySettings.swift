@@ -29,6 +29,8 @@ public struct AIInstance: Sendable {
     public var region: String?
     /// `auth.gcp`: a Google service account whose access tokens authenticate the calls.
     public var gcp: GCPAuth?
+    /// `auth.aws`: the credentials Bedrock calls are signed with (SigV4).
+    public var aws: AWSAuth?
 
     public init(json: JSONValue, name: String? = nil) {
         self.name = name ?? json["name"]?.stringValue ?? ""
@@ -52,6 +54,7 @@ public struct AIInstance: Sendable {
         self.projectID = json["provider_conf"]?["project_id"]?.stringValue
         self.region = json["provider_conf"]?["region"]?.stringValue
         self.gcp = json["auth"]?["gcp"].map(GCPAuth.init)
+        self.aws = json["auth"]?["aws"].flatMap(AWSAuth.init)
         var checks = HealthCheckConfig(json["checks"])
         if var active = checks?.active {
             // Probes carry the instance's credentials, as APISIX's checker does.
@@ -81,8 +84,8 @@ public struct AIInstance: Sendable {
 
     /// The provider's path for `target` with `{project}`, `{region}` and `{model}` filled in;
     /// `nil` when the provider has none or a placeholder has no value.
-    public func path(for target: AIProtocol, model: String?) -> String? {
-        guard var path = provider.paths[target] else { return nil }
+    public func path(for target: AIProtocol, model: String?, streaming: Bool = false) -> String? {
+        guard var path = (streaming ? provider.streamPaths[target] : nil) ?? provider.paths[target] else { return nil }
         for (placeholder, value) in [("{project}", projectID), ("{region}", region), ("{model}", model)]
         where path.contains(placeholder) {
             guard let value, !value.isEmpty,
@@ -93,10 +96,11 @@ public struct AIInstance: Sendable {
         return path
     }
 
-    /// What a value may keep unescaped inside one path segment.
+    /// What a value may keep unescaped inside one path segment (`:` escaped too, as AWS's SDKs
+    /// write Bedrock model ids: `…-v1%3A0`).
     static let pathSegment: CharacterSet = {
         var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "/?#")
+        allowed.remove(charactersIn: "/?#:")
         return allowed
     }()
 

@@ -19,6 +19,11 @@ public enum RequestShaper {
             changed = true
         }
         let streaming = target.isStreaming(body)
+        // Converse streams by its URL (`converse-stream`), not by a body field.
+        if target == .bedrockConverse, body["stream"] != nil {
+            body["stream"] = nil
+            changed = true
+        }
         // 2. Ask for usage in streams (merged into the client's stream_options, not replacing it).
         var injected = false
         if target == .openaiChat, streaming, body["stream_options"]?["include_usage"]?.boolValue != true {
@@ -33,7 +38,14 @@ public enum RequestShaper {
             if instance.provider.removesMaxTokensWhenMapping, field != "max_tokens", body["max_tokens"] != nil {
                 body["max_tokens"] = nil
             }
-            body[field] = .int(maxTokens)
+            if let dot = field.firstIndex(of: ".") {  // Converse: inferenceConfig.maxTokens
+                let outer = String(field[..<dot])
+                var nested = body[outer]?.objectValue ?? [:]
+                nested[String(field[field.index(after: dot)...])] = .int(maxTokens)
+                body[outer] = .object(nested)
+            } else {
+                body[field] = .int(maxTokens)
+            }
             changed = true
         }
         // 4. override.request_body, deep merge.

@@ -62,6 +62,7 @@ public struct StreamInspector: Sendable {
         case .anthropicMessages: return inspectAnthropic(json)
         case .openaiResponses: return inspectResponses(json)
         case .openaiChat: return inspectChat(json)
+        case .bedrockConverse: return inspectConverse(event.type, json)
         default: return .content
         }
     }
@@ -216,6 +217,30 @@ public struct StreamInspector: Sendable {
             return .done
         case "ping": return .preamble
         default: return .other
+        }
+    }
+
+    /// Bedrock's ConverseStream events (their type is the event stream's `:event-type`).
+    private mutating func inspectConverse(_ type: String, _ json: JSONValue) -> Verdict {
+        switch type {
+        case "contentBlockStart":
+            if json["start"]?["toolUse"] != nil {
+                hasToolCalls = true
+                return .content
+            }
+            return .preamble
+        case "contentBlockDelta":
+            if let s = json["delta"]?["text"]?.stringValue, keepText { text.append(s) }
+            return .content
+        case "messageStop":
+            sawFinishReason = true
+            return .other
+        case "metadata":
+            if let u = TokenUsage(json["usage"]) { usage = u }
+            sawDone = true
+            return .done
+        case "contentBlockStop": return .other
+        default: return .preamble  // messageStart
         }
     }
 

@@ -19,22 +19,24 @@ public struct TokenUsage: Sendable, Equatable {
 
     /// Reads a usage object in any of the shapes providers use: OpenAI chat/embeddings
     /// (`prompt_tokens`), Responses (`input_tokens`/`output_tokens` with details), Anthropic
-    /// (`input_tokens`, `cache_read_input_tokens`), DeepSeek (`prompt_cache_hit_tokens`).
+    /// (`input_tokens`, `cache_read_input_tokens`), DeepSeek (`prompt_cache_hit_tokens`), Bedrock
+    /// (`inputTokens`, `cacheReadInputTokens`).
     public init?(_ usage: JSONValue?) {
         guard let usage, case .object = usage else { return nil }
         raw = usage
         // Every count is clamped where it enters (a provider may send anything).
         let count: (JSONValue?) -> Int? = Saturating.count
-        prompt = count(usage["prompt_tokens"]) ?? count(usage["input_tokens"]) ?? 0
-        completion = count(usage["completion_tokens"]) ?? count(usage["output_tokens"]) ?? 0
-        total = count(usage["total_tokens"]) ?? prompt + completion
+        prompt = count(usage["prompt_tokens"]) ?? count(usage["input_tokens"]) ?? count(usage["inputTokens"]) ?? 0
+        completion =
+            count(usage["completion_tokens"]) ?? count(usage["output_tokens"]) ?? count(usage["outputTokens"]) ?? 0
+        total = count(usage["total_tokens"]) ?? count(usage["totalTokens"]) ?? prompt + completion
         cacheRead =
             count(usage["prompt_tokens_details"]?["cached_tokens"]) ?? count(usage["prompt_cache_hit_tokens"])
             ?? count(usage["input_tokens_details"]?["cached_tokens"]) ?? count(usage["cache_read_input_tokens"])
-            ?? 0
+            ?? count(usage["cacheReadInputTokens"]) ?? 0
         cacheCreation =
             count(usage["prompt_tokens_details"]?["cache_creation_input_tokens"])
-            ?? count(usage["cache_creation_input_tokens"]) ?? 0
+            ?? count(usage["cache_creation_input_tokens"]) ?? count(usage["cacheWriteInputTokens"]) ?? 0
         reasoning =
             count(usage["completion_tokens_details"]?["reasoning_tokens"])
             ?? count(usage["output_tokens_details"]?["reasoning_tokens"]) ?? 0

@@ -81,7 +81,7 @@ public struct HashRing: Sendable {
     }
 }
 
-/// CRC-32 (IEEE), as nginx and resty.chash use.
+/// CRC-32 (IEEE), as nginx and resty.chash use, and AWS's event stream framing.
 public enum CRC32 {
     static let table: [UInt32] = (0..<256).map { n -> UInt32 in
         var c = UInt32(n)
@@ -89,7 +89,7 @@ public enum CRC32 {
         return c
     }
 
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF

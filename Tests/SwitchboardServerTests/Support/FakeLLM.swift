@@ -18,6 +18,8 @@ final class FakeLLM: Sendable {
         var headers: HTTPFields
         var body: JSONValue
         var rawBody: String
+        /// The `Host` the request was sent with (HTTP/1.1's Host becomes the authority).
+        var authority: String?
         /// When the request arrived.
         var at = ContinuousClock.now
     }
@@ -41,6 +43,8 @@ final class FakeLLM: Sendable {
         case sse(events: [String], end: StreamEnd = .close, gateAfter: Int? = nil, status: Int = 200)
         /// Events each written after its delay (first tokens that take long, idle stalls).
         case sseTimed(events: [(delayMs: Int, event: String)], end: StreamEnd = .close)
+        /// Binary chunks, one write each (AWS's event stream).
+        case chunks([[UInt8]], contentType: String)
         case hang
     }
 
@@ -213,7 +217,7 @@ final class FakeLLM: Sendable {
         let raw = String(buffer: bytes)
         let seen = Seen(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query, headers: request.headers,
-            body: (try? JSONParser.parse(raw)) ?? .null, rawBody: raw)
+            body: (try? JSONParser.parse(raw)) ?? .null, rawBody: raw, authority: request.head.authority)
         seenBox.withLock { $0.append(seen) }
         var reply = handler.withLock { $0 }(seen)
         while true {
@@ -259,6 +263,15 @@ final class FakeLLM: Sendable {
                         disconnected.yield()
                         throw error
                     }
+                })
+        case .chunks(let chunks, let contentType):
+            var fields = HTTPFields()
+            fields[.contentType] = contentType
+            return Response(
+                status: .ok, headers: fields,
+                body: ResponseBody { writer in
+                    for chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    try await writer.finish(nil)
                 })
         case .sse(let events, let end, let gateAfter, let status):
             let gate = self.gate

@@ -96,6 +96,17 @@ final class TestGateway: @unchecked Sendable {
         return try await HTTP.send(method, adminBase + "/apisix/admin" + path, body: body, headers: headers)
     }
 
+    /// Why the Admin API refuses an `ai-proxy-multi` configuration (its message after APISIX's
+    /// "failed to check the configuration of plugin ai-proxy-multi err: "), or `nil` when it
+    /// stores it.
+    func aiProxyMultiRefusal(_ plugin: String) async throws -> String? {
+        let result = try await admin(
+            .PUT, "/routes/checked", #"{"uri":"/checked","plugins":{"ai-proxy-multi":\#(plugin)}}"#)
+        guard result.status == 400, let message = result.json["error_msg"]?.stringValue else { return nil }
+        let prefix = "failed to check the configuration of plugin ai-proxy-multi err: "
+        return message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message
+    }
+
     func proxy(
         _ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = []
     ) async throws -> HTTPResult {
@@ -113,15 +124,24 @@ struct HTTPResult: Sendable {
 }
 
 enum HTTP {
-    static func send(
+    /// The body as bytes (a binary stream), with the status and headers.
+    static func bytes(
         _ method: HTTPMethod, _ url: String, body: String? = nil, headers: [(String, String)] = []
-    ) async throws -> HTTPResult {
+    ) async throws -> (status: Int, headers: HTTPHeaders, body: [UInt8]) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+        return (Int(response.status.code), response.headers, Array(buffer: bytes))
+    }
+
+    static func send(
+        _ method: HTTPMethod, _ url: String, body: String? = nil, headers: [(String, String)] = []
+    ) async throws -> HTTPResult {
+        let result = try await bytes(method, url, body: body, headers: headers)
+        return HTTPResult(
+            status: result.status, headers: result.headers, body: String(decoding: result.body, as: UTF8.self))
     }
 }

@@ -19,14 +19,17 @@ public struct AIProvider: Sendable {
     public var chatVia: AIProtocol?
     /// OpenAI embeddings requests go to this protocol instead, translated (Vertex AI's predict).
     public var embeddingsVia: AIProtocol?
+    /// Where a streamed request goes, when not to the same path (Bedrock's `converse-stream`).
+    public var streamPaths: [AIProtocol: String]
 
     public init(
         name: String, defaultHost: String?, paths: [AIProtocol: String], maxTokensField: [AIProtocol: String],
         removesMaxTokensWhenMapping: Bool = false, removesModel: Bool = false, chatVia: AIProtocol? = nil,
-        embeddingsVia: AIProtocol? = nil
+        embeddingsVia: AIProtocol? = nil, streamPaths: [AIProtocol: String] = [:]
     ) {
         self.chatVia = chatVia
         self.embeddingsVia = embeddingsVia
+        self.streamPaths = streamPaths
         self.name = name
         self.defaultHost = defaultHost
         self.paths = paths
@@ -47,6 +50,6 @@ public struct AIProvider: Sendable {
     /// Every provider this build can call, by name.
     public static let all: [String: AIProvider] = Dictionary(
         uniqueKeysWithValues: [
-            openAI, deepSeek, openAICompatible, azureOpenAI, anthropic, openRouter, gemini, aimlAPI, vertexAI,
+            openAI, deepSeek, openAICompatible, azureOpenAI, anthropic, openRouter, gemini, aimlAPI, vertexAI, bedrock,
         ].map { ($0.name, $0) })
 }

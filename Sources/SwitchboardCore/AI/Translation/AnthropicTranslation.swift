@@ -117,15 +117,7 @@ public enum AnthropicTranslation {
         var out = JSONObject()
         if let model = body["model"] { out["model"] = model }
         var system: [String] = []
-        var turns: [(role: String, blocks: [JSONValue])] = []
-        func append(_ role: String, _ blocks: [JSONValue]) {
-            guard !blocks.isEmpty else { return }
-            if let last = turns.last, last.role == role {
-                turns[turns.count - 1].blocks += blocks
-            } else {
-                turns.append((role, blocks))
-            }
-        }
+        var turns = AlternatingTurns()
         for message in body["messages"]?.arrayValue ?? [] {
             let role = message["role"]?.stringValue ?? "user"
             let content = message["content"] ?? .null
@@ -143,18 +135,18 @@ public enum AnthropicTranslation {
                         "input": input ?? [:],
                     ])
                 }
-                append("assistant", blocks)
+                turns.append("assistant", blocks)
             case "tool":
                 let text = content.stringValue ?? texts(of: content).joined(separator: "\n")
-                append(
+                turns.append(
                     "user",
                     [["type": "tool_result", "tool_use_id": message["tool_call_id"] ?? "", "content": .string(text)]])
             default:
-                append("user", contentBlocks(content))
+                turns.append("user", contentBlocks(content))
             }
         }
         if !system.isEmpty { out["system"] = .string(system.joined(separator: "\n\n")) }
-        out["messages"] = .array(turns.map { ["role": .string($0.role), "content": .array($0.blocks)] })
+        out["messages"] = turns.messages
         out["max_tokens"] = body["max_completion_tokens"] ?? body["max_tokens"] ?? .int(defaultMaxTokens)
         for key in ["temperature", "top_p", "stream"] { if let value = body[key] { out[key] = value } }
         if let stop = body["stop"] {
@@ -370,5 +362,24 @@ public enum AnthropicTranslation {
             ?? parsed?["message"]?.stringValue ?? parsed?["error_msg"]?.stringValue
             ?? String(decoding: body.prefix(2048), as: UTF8.self)
         return error(status: status, message: message.isEmpty ? "upstream status \(status)" : message)
+    }
+}
+
+/// Messages whose user and assistant turns alternate, as Anthropic and Bedrock require: blocks
+/// of a turn with the same role as the one before join it.
+struct AlternatingTurns {
+    private var turns: [(role: String, blocks: [JSONValue])] = []
+
+    mutating func append(_ role: String, _ blocks: [JSONValue]) {
+        guard !blocks.isEmpty else { return }
+        if let last = turns.last, last.role == role {
+            turns[turns.count - 1].blocks += blocks
+        } else {
+            turns.append((role, blocks))
+        }
+    }
+
+    var messages: JSONValue {
+        .array(turns.map { ["role": .string($0.role), "content": .array($0.blocks)] })
     }
 }

@@ -8,10 +8,13 @@ public protocol StreamTranslator: Sendable {
 }
 
 /// The translator from `target` (what the provider speaks) to `client`, if they differ.
-public func makeStreamTranslator(from target: AIProtocol, to client: AIProtocol, clientBody: JSONValue, created: Int)
-    -> (any StreamTranslator)?
-{
+public func makeStreamTranslator(
+    from target: AIProtocol, to client: AIProtocol, clientBody: JSONValue, created: Int, model: String? = nil
+) -> (any StreamTranslator)? {
     switch (target, client) {
+    case (.bedrockConverse, .openaiChat):
+        let includeUsage = clientBody["stream_options"]?["include_usage"]?.boolValue == true
+        return ConverseToChatStream(includeUsage: includeUsage, created: created, model: model)
     case (.openaiChat, .anthropicMessages): return ChatToMessagesStream()
     case (.anthropicMessages, .openaiChat):
         let includeUsage = clientBody["stream_options"]?["include_usage"]?.boolValue == true
@@ -152,19 +155,12 @@ public struct ChatToMessagesStream: StreamTranslator {
 /// Anthropic's events as OpenAI chat chunks: a role chunk, text and tool-call deltas, the
 /// finish reason, the usage chunk when the client asked for it, and `[DONE]`.
 public struct MessagesToChatStream: StreamTranslator {
-    let includeUsage: Bool
-    let created: Int
-    private var id = "chatcmpl-switchboard"
-    private var model: JSONValue = ""
-    /// Anthropic's content block index → OpenAI's tool call index.
-    private var calls: [Int: Int] = [:]
+    private var chunks: ChatChunks
     private var usage = TokenUsage()
-    private var finishReason: String?
     private var ended = false
 
     public init(includeUsage: Bool, created: Int) {
-        self.includeUsage = includeUsage
-        self.created = created
+        chunks = ChatChunks(id: "chatcmpl-switchboard", model: "", created: created, includeUsage: includeUsage)
     }
 
     public mutating func translate(_ event: SSEEvent) -> [UInt8] {
@@ -173,41 +169,28 @@ public struct MessagesToChatStream: StreamTranslator {
         switch json["type"]?.stringValue {
         case "message_start":
             let message = json["message"] ?? .null
-            if let upstream = message["id"]?.stringValue { id = upstream }
-            if let m = message["model"] { model = m }
+            if let upstream = message["id"]?.stringValue { chunks.id = upstream }
+            if let m = message["model"] { chunks.model = m }
             if let reported = TokenUsage(message["usage"]) { usage.merge(reported) }
-            chunk(["role": "assistant", "content": ""], into: &out)
+            chunks.chunk(["role": "assistant", "content": ""], into: &out)
         case "content_block_start":
             let block = json["content_block"] ?? .null
             guard block["type"]?.stringValue == "tool_use", let index = json["index"]?.intValue else { break }
-            let call = calls.count
-            calls[index] = call
-            chunk(
-                [
-                    "tool_calls": [
-                        [
-                            "index": .int(call), "id": block["id"] ?? "", "type": "function",
-                            "function": ["name": block["name"] ?? "", "arguments": ""],
-                        ]
-                    ]
-                ], into: &out)
+            chunks.toolCall(block: index, id: block["id"] ?? "", name: block["name"] ?? "", into: &out)
         case "content_block_delta":
             let delta = json["delta"] ?? .null
             switch delta["type"]?.stringValue {
             case "text_delta":
-                chunk(["content": delta["text"] ?? ""], into: &out)
+                chunks.text(delta["text"] ?? "", into: &out)
             case "input_json_delta":
-                guard let index = json["index"]?.intValue, let call = calls[index] else { break }
-                chunk(
-                    ["tool_calls": [["index": .int(call), "function": ["arguments": delta["partial_json"] ?? ""]]]],
-                    into: &out)
+                guard let index = json["index"]?.intValue else { break }
+                chunks.toolArguments(block: index, delta["partial_json"] ?? "", into: &out)
             default: break  // thinking and signatures have no chat equivalent
             }
         case "message_delta":
             if let reported = TokenUsage(json["usage"]) { usage.merge(reported) }
             if let stop = json["delta"]?["stop_reason"]?.stringValue {
-                finishReason = AnthropicTranslation.finishReason(stop)
-                chunk([:], finish: finishReason, into: &out)
+                chunks.finish(AnthropicTranslation.finishReason(stop), into: &out)
             }
         case "message_stop":
             out += finish()
@@ -220,32 +203,7 @@ public struct MessagesToChatStream: StreamTranslator {
         guard !ended else { return [] }
         ended = true
         var out: [UInt8] = []
-        if finishReason == nil { chunk([:], finish: "stop", into: &out) }
-        if includeUsage {
-            let data: JSONValue = [
-                "id": .string(id), "object": "chat.completion.chunk", "created": .int(created), "model": model,
-                "choices": [], "usage": AnthropicTranslation.chatUsage(usage),
-            ]
-            out += "data: ".utf8
-            data.write(to: &out)
-            out += "\n\n".utf8
-        }
-        out += "data: [DONE]\n\n".utf8
+        chunks.end(usage: usage, into: &out)
         return out
-    }
-
-    private func chunk(_ delta: JSONObject, finish: String? = nil, into out: inout [UInt8]) {
-        let data: JSONValue = [
-            "id": .string(id), "object": "chat.completion.chunk", "created": .int(created), "model": model,
-            "choices": [
-                [
-                    "index": 0, "delta": .object(delta),
-                    "finish_reason": finish.map { JSONValue.string($0) } ?? JSONValue.null,
-                ]
-            ],
-        ]
-        out += "data: ".utf8
-        data.write(to: &out)
-        out += "\n\n".utf8
     }
 }

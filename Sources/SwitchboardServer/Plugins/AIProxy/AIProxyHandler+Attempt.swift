@@ -132,9 +132,8 @@ extension AIProxyHandler {
         if target == .passthrough {
             path = endpoint.path ?? exchange.path
         } else {
-            path =
-                endpoint.path ?? instance.path(for: target, model: instance.model(clientModel: ai.clientModel))
-                ?? exchange.path
+            let model = instance.model(clientModel: ai.clientModel)
+            path = endpoint.path ?? instance.path(for: target, model: model, streaming: ai.streaming) ?? exchange.path
         }
         // auth.query, then the endpoint's query over it; passthrough also keeps the client's
         // own arguments (which cannot override auth.query).
@@ -194,6 +193,17 @@ extension AIProxyHandler {
         request.head.headers.replaceOrAdd(name: "host", value: endpoint.authority)
         request.head.headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
         if !settings.keepalive { request.head.headers.replaceOrAdd(name: "connection", value: "close") }
+        if let aws = instance.aws {
+            // Signed last, over the request exactly as it goes out.
+            let signed = AWSSigV4.sign(
+                method: request.head.method.rawValue, path: path,
+                query: query.isEmpty ? nil : String(queryText.dropFirst()),
+                headers: [
+                    ("content-type", "application/json"), ("host", endpoint.authority),
+                ], body: Array(buffer: body), service: "bedrock", region: instance.region ?? "us-east-1",
+                credentials: aws, amzDate: AWSSigV4.amzDate(Int(Date().timeIntervalSince1970)))
+            for (name, value) in signed.headers { request.head.headers.replaceOrAdd(name: name, value: value) }
+        }
         exchange.logValues["upstream_scheme"] = endpoint.scheme
         exchange.logValues["upstream_host"] = endpoint.authority
         // Logged without secrets: neither the instance's `auth.query` nor a client's key.
@@ -389,7 +399,10 @@ extension AIProxyHandler {
                     status: status, body: body, contentType: contentType, headers: passthrough, elapsedMs: ms,
                     errorClass: ErrorClass.classify(status: status, body: body), retryAfterMs: retryAfter))
         }
-        if let contentType, ASCII.contains(contentType, "text/event-stream") {
+        if let contentType,
+            ASCII.contains(contentType, "text/event-stream")
+                || ASCII.contains(contentType, "application/vnd.amazon.eventstream")
+        {
             let first = settings.resilience.firstTokenTimeoutMs
             let contentDeadline = canTakeOver ? min(started + .milliseconds(first), deadline) : deadline
             return await stream(
@@ -477,6 +490,11 @@ extension AIProxyHandler {
         case (.anthropicMessages, .openaiChat): return AnthropicTranslation.chatRequest(fromMessages: body)
         case (.openaiChat, .anthropicMessages): return AnthropicTranslation.messagesRequest(fromChat: body)
         case (.openaiEmbeddings, .vertexPredict): return VertexTranslation.predictRequest(fromEmbeddings: body)
+        case (.openaiChat, .bedrockConverse):
+            // The model goes in the URL; `stream` picks `converse-stream` and is then removed.
+            var converse = BedrockTranslation.converseRequest(fromChat: body)
+            if let stream = body["stream"] { converse["stream"] = stream }
+            return converse
         default: return body
         }
     }
@@ -488,6 +506,8 @@ extension AIProxyHandler {
         switch (target, client) {
         case (.vertexPredict, .openaiEmbeddings):
             return VertexTranslation.embeddingsAnswer(fromPredict: answer, model: model)
+        case (.bedrockConverse, .openaiChat):
+            return BedrockTranslation.chatAnswer(fromConverse: answer, model: model, created: unixTime())
         case (.openaiChat, .anthropicMessages): return AnthropicTranslation.messagesAnswer(fromChat: answer)
         case (.anthropicMessages, .openaiChat):
             return AnthropicTranslation.chatAnswer(fromMessages: answer, created: unixTime())

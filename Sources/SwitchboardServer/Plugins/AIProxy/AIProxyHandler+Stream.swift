@@ -99,7 +99,8 @@ extension AIProxyHandler {
         let keepText = exchange.aiLog?.payloads == true || canContinue(ai)
         let response = answer.response
         let translator = makeStreamTranslator(
-            from: target, to: ai.clientProtocol, clientBody: ai.body, created: Self.unixTime())
+            from: target, to: ai.clientProtocol, clientBody: ai.body, created: Self.unixTime(),
+            model: settings.instances[index].model(clientModel: ai.clientModel))
         let relay = StreamRelay(
             answer, proto: target, dropUsage: dropUsage, keepText: keepText, translator: translator)
         let opening = await open(
@@ -116,7 +117,8 @@ extension AIProxyHandler {
         ai.relayingStream = true
         exchange.upstreamWait += ContinuousClock.now - started
         var fields = headers
-        fields[.contentType] = contentType
+        // A translated stream is in the client's protocol: server-sent events.
+        fields[.contentType] = translator == nil ? contentType : "text/event-stream"
         fields[.cacheControl] = "no-cache"
         let watch: ConnectionWatch? =
             if let channel = exchange.channel { await ConnectionWatch.of(channel) } else { nil }
@@ -301,6 +303,14 @@ extension AIProxyHandler {
     /// The event that tells a client its stream broke after content: OpenAI's `data:
     /// {"error":...}` (the SDKs raise it), or Anthropic's `error` event.
     static func inBandError(_ message: String, client: AIProtocol) -> [UInt8] {
+        if client == .bedrockConverse {
+            let payload: JSONValue = ["message": .string(message)]
+            return EventStreamDecoder.encode(
+                headers: [
+                    (":message-type", "exception"), (":exception-type", "internalServerException"),
+                    (":content-type", "application/json"),
+                ], payload: payload.serializedBytes())
+        }
         if client == .anthropicMessages {
             var out: [UInt8] = []
             ChatToMessagesStream.write("error", AnthropicTranslation.error(status: 502, message: message), into: &out)

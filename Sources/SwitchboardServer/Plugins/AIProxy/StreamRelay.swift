@@ -15,6 +15,10 @@ final class StreamRelay: @unchecked Sendable {
     /// The same body when the gateway's pool served it: its reads take a deadline themselves.
     private var pooled: UpstreamResponseBody.AsyncIterator?
     private var decoder = SSEDecoder()
+    /// AWS's binary event stream (Bedrock), turned into events, instead of server-sent events.
+    /// (Two properties rather than an enum: a decoder mutated inside an enum payload would copy
+    /// its buffer on every read.)
+    private var binary: EventStreamDecoder?
     private(set) var inspector: StreamInspector
     private let dropUsage: Bool
     /// A continuation: events without content before the first content (the second role
@@ -37,6 +41,7 @@ final class StreamRelay: @unchecked Sendable {
         dropPreamble: Bool = false, translator: (any StreamTranslator)? = nil
     ) {
         self.translator = translator
+        if proto == .bedrockConverse { binary = EventStreamDecoder() }
         iterator = answer.response.body.makeAsyncIterator()
         pooled = answer.pooledBody?.makeAsyncIterator()
         inspector = StreamInspector(proto: proto, keepText: keepText)
@@ -82,11 +87,20 @@ final class StreamRelay: @unchecked Sendable {
         bytesRead += chunk.readableBytes
         var step = Step()
         let events: [SSEEvent]
-        do {
-            events = try decoder.feed(chunk.readableBytesView)
-        } catch {
-            step.error = "upstream sent an event larger than \(SSEDecoder.maxPending) bytes"
-            return step
+        if binary != nil {
+            do {
+                events = try binary?.feed(chunk.readableBytesView) ?? []
+            } catch {
+                step.error = "upstream sent \(error)"
+                return step
+            }
+        } else {
+            do {
+                events = try decoder.feed(chunk.readableBytesView)
+            } catch {
+                step.error = "upstream sent an event larger than \(SSEDecoder.maxPending) bytes"
+                return step
+            }
         }
         for event in events {
             switch inspector.inspect(event) {
