@@ -202,6 +202,79 @@ import Testing
         }
     }
 
+    @Test func aBrokenAnthropicStreamIsContinuedOnAnAnthropicInstanceWithAPrefill() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            // a: an OpenAI-style instance that cuts after "Hel lo " (held at the gate until the
+            // client has it); b: Anthropic, which continues the prefilled answer.
+            let words = ["Hel", "lo "]
+            let cut = Array(FakeLLM.chatStream(model: "m", words: words, includeUsage: false).prefix(3))
+            f.a.reply { _ in .sse(events: cut, end: .cut, gateAfter: cut.count) }
+            f.b.reply(FakeLLM.anthropic(name: "b"))
+            let instances =
+                #"[\#(f.instance("a", f.a, extra: #","priority":1,"supports_assistant_prefill":true"#)),\#(Self.claude("b", f.b, extra: #","supports_assistant_prefill":true"#))]"#
+            try await f.route(#"{"stream_continuation":true,"instances":\#(instances)}"#, uri: "/v1/messages")
+            let body = #"{"model":"m","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+            let result = try await f.gw.streamOpeningGate(of: f.a, after: "lo ", body: body, path: "/v1/messages")
+            let events = try Self.events(result.body)
+            // One message: the continuation's own start events are not relayed.
+            #expect(events.filter { $0.name == "message_start" }.count == 1)
+            #expect(events.filter { $0.name == "content_block_start" }.count == 1)
+            #expect(Set(events.compactMap { $0.data["index"]?.intValue }) == [0])
+            #expect(events.compactMap { $0.data["delta"]?["text"]?.stringValue }.joined() == "Hello 1+1 equals 2.")
+            #expect(events.last?.name == "message_stop")
+            #expect(!events.contains { $0.name == "error" })
+            // Anthropic got the answer so far as an assistant prefill, without its trailing space.
+            #expect(
+                f.b.requests.first?.body["messages"]?.arrayValue?.last == ["role": "assistant", "content": "Hello"])
+        }
+    }
+
+    @Test func aBrokenNativeStreamIsContinuedOnAnOpenAIInstanceInTheSameTextBlock() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(AIFixture.start())
+            // a: Anthropic with a thinking block first, so the text is block 1; it cuts mid-text.
+            let events = [
+                FakeLLM.anthropicEvent([
+                    "type": "message_start",
+                    "message": ["id": "msg_a", "model": "claude", "usage": ["input_tokens": 3]],
+                ]),
+                FakeLLM.anthropicEvent([
+                    "type": "content_block_start", "index": 0, "content_block": ["type": "thinking", "thinking": ""],
+                ]),
+                FakeLLM.anthropicEvent(["type": "content_block_stop", "index": 0]),
+                FakeLLM.anthropicEvent([
+                    "type": "content_block_start", "index": 1, "content_block": ["type": "text", "text": ""],
+                ]),
+                FakeLLM.anthropicEvent([
+                    "type": "content_block_delta", "index": 1, "delta": ["type": "text_delta", "text": "The answer"],
+                ]),
+            ]
+            f.a.reply { _ in .sse(events: events, end: .cut, gateAfter: events.count) }
+            let instances =
+                #"[\#(Self.claude("a", f.a, extra: #","priority":1"#)),\#(f.instance("b", f.b, extra: #","supports_assistant_prefill":true"#))]"#
+            try await f.route(#"{"stream_continuation":true,"instances":\#(instances)}"#, uri: "/v1/messages")
+            let body = #"{"model":"m","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+            let result = try await f.gw.streamOpeningGate(
+                of: f.a, after: "The answer", body: body, path: "/v1/messages")
+            let seen = try Self.events(result.body)
+            #expect(seen.filter { $0.name == "message_start" }.count == 1)
+            let deltas = seen.filter { $0.name == "content_block_delta" }
+            let indexes = deltas.map { delta in delta.data["index"] }
+            let text = deltas.compactMap { delta in delta.data["delta"]?["text"]?.stringValue }.joined()
+            #expect(indexes == [1, 1, 1, 1], "\(deltas.count) \(deltas.map(\.name)) \(deltas.map(\.data)) \(seen.map(\.data))")
+            #expect(text == "The answer1+1 equals 2.")
+            #expect(seen.suffix(3).map(\.name) == ["content_block_stop", "message_delta", "message_stop"])
+            #expect(seen.suffix(3).first?.data["index"] == 1)
+            // b (OpenAI-style) got the conversation translated, with the prefill last.
+            #expect(f.b.requests.first?.path == "/v1/chat/completions")
+            #expect(
+                f.b.requests.first?.body["messages"]?.arrayValue?.last == [
+                    "role": "assistant", "content": "The answer",
+                ])
+        }
+    }
+
     @Test func theOfficialAnthropicClientJustWorks() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())

@@ -27,6 +27,8 @@ public struct StreamInspector: Sendable {
     public private(set) var text: [String] = []
     /// The model the provider reported.
     public private(set) var model: String?
+    /// The index of the Anthropic content block text last went to (a continuation resumes it).
+    public private(set) var textBlock: Int?
     let keepText: Bool
 
     public init(proto: AIProtocol, keepText: Bool = false) {
@@ -206,7 +208,10 @@ public struct StreamInspector: Sendable {
             }
             return .preamble
         case "content_block_delta":
-            if let s = json["delta"]?["text"]?.stringValue, keepText { text.append(s) }
+            if let s = json["delta"]?["text"]?.stringValue {
+                textBlock = json["index"]?.intValue ?? textBlock
+                if keepText { text.append(s) }
+            }
             return .content
         case "message_delta":
             if let u = TokenUsage(json["usage"]) { usage.merge(u) }

@@ -7,6 +7,28 @@ public protocol StreamTranslator: Sendable {
     mutating func finish() -> [UInt8]
 }
 
+/// A continuation of an Anthropic message the client is already receiving, from an Anthropic
+/// provider: its own start events are dropped by the relay (held preamble), and its text block
+/// is renumbered to the one the client has open.
+public struct AnthropicResume: StreamTranslator {
+    let textBlock: Int
+
+    public init(textBlock: Int) {
+        self.textBlock = textBlock
+    }
+
+    public mutating func translate(_ event: SSEEvent) -> [UInt8] {
+        guard var json = try? JSONParser.parse(event.data), let index = json["index"]?.intValue, index != textBlock
+        else { return event.raw }
+        json["index"] = .int(textBlock)
+        var out: [UInt8] = []
+        ChatToMessagesStream.write(event.type, json, into: &out)
+        return out
+    }
+
+    public mutating func finish() -> [UInt8] { [] }
+}
+
 /// The translator from `target` (what the provider speaks) to `client`, if they differ.
 public func makeStreamTranslator(
     from target: AIProtocol, to client: AIProtocol, clientBody: JSONValue, created: Int, model: String? = nil
@@ -46,6 +68,20 @@ public struct ChatToMessagesStream: StreamTranslator {
     private var usage = TokenUsage()
 
     public init() {}
+
+    /// Continues a message the client is already receiving (a stream continuation): no
+    /// `message_start`, and text goes on in the open text block `textBlock`.
+    public init(resumingTextBlock textBlock: Int) {
+        started = true
+        open = .text(index: textBlock)
+        nextIndex = textBlock + 1
+    }
+
+    /// The index of the text block text currently goes to, if one is open.
+    public var openTextBlock: Int? {
+        if case .text(let index)? = open { return index }
+        return nil
+    }
 
     public mutating func translate(_ event: SSEEvent) -> [UInt8] {
         if event.data == "[DONE]" { return finish() }

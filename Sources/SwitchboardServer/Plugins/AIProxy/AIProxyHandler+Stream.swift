@@ -143,10 +143,12 @@ extension AIProxyHandler {
                     if original.continuable, self.canContinue(ai), !relay.inspector.hasToolCalls {
                         // All continuations of this break share one first-token window.
                         let window = ContinuousClock.now + .milliseconds(settings.resilience.firstTokenTimeoutMs)
-                        for candidate in self.continuationCandidates(after: index) where ContinuousClock.now < window {
+                        let candidates = self.continuationCandidates(after: index, client: ai.clientProtocol)
+                        for candidate in candidates where ContinuousClock.now < window {
                             guard
                                 let next = try await self.continueStream(
-                                    candidate, text: tally.text, bytesBefore: tally.bytes, started: started,
+                                    candidate, text: tally.text, textBlock: tally.textBlock ?? 0,
+                                    bytesBefore: tally.bytes, started: started,
                                     window: window, exchange: exchange, ai: ai, into: &writer)
                             else { continue }
                             tally.add(next.relay)
@@ -250,9 +252,12 @@ extension AIProxyHandler {
         var malformed = 0
         var model: String?
         var bytes = 0
+        /// The Anthropic text block the client has open (continuations resume it).
+        var textBlock: Int?
 
         mutating func add(_ relay: StreamRelay) {
             bytes += relay.bytesRead
+            textBlock = textBlock ?? relay.clientTextBlock
             let inspector = relay.inspector
             if !inspector.usage.isEmpty { usage.add(inspector.usage) }
             text += inspector.text.joined()
@@ -322,26 +327,39 @@ extension AIProxyHandler {
         return Array("data: \(event.serialized())\n\n".utf8)
     }
 
+    static func trimmingTrailingWhitespace(_ text: String) -> String {
+        var end = text.endIndex
+        while end > text.startIndex, text[text.index(before: end)].isWhitespace { end = text.index(before: end) }
+        return String(text[..<end])
+    }
+
     static func unixTime() -> Int {
         Int(Date().timeIntervalSince1970)
     }
 
     /// Whether a broken stream of this request may be continued on another attempt.
     func canContinue(_ ai: AIExchange) -> Bool {
-        settings.resilience.streamContinuation && ai.clientProtocol == .openaiChat && ai.streaming
-            && (ai.body["n"]?.intValue ?? 1) == 1 && settings.instances.contains(where: Self.canContinueStreams)
+        let client = ai.clientProtocol
+        return settings.resilience.streamContinuation && ai.streaming && (ai.body["n"]?.intValue ?? 1) == 1
+            && settings.instances.contains { Self.canContinueStreams($0, client: client) }
     }
 
-    /// Continuations are OpenAI chat requests with an assistant prefill, sent as they are.
-    static func canContinueStreams(_ instance: AIInstance) -> Bool {
-        instance.supportsAssistantPrefill && instance.target(for: .openaiChat) == .openaiChat
+    /// Continuations are chat requests with an assistant prefill, in OpenAI's or Anthropic's
+    /// protocol (either client, translated where the instance speaks the other).
+    static func canContinueStreams(_ instance: AIInstance, client: AIProtocol) -> Bool {
+        let chats: Set<AIProtocol> = [.openaiChat, .anthropicMessages]
+        guard instance.supportsAssistantPrefill, chats.contains(client), let target = instance.target(for: client)
+        else { return false }
+        return chats.contains(target)
     }
 
     /// Instances that may continue a stream broken on `failed`: the prefill-capable ones,
     /// others first (by priority, then configuration order), the failed instance last. Open
     /// breakers and unhealthy instances are skipped.
-    func continuationCandidates(after failed: Int) -> [Int] {
-        let capable = settings.instances.indices.filter { Self.canContinueStreams(settings.instances[$0]) }
+    func continuationCandidates(after failed: Int, client: AIProtocol) -> [Int] {
+        let capable = settings.instances.indices.filter {
+            Self.canContinueStreams(settings.instances[$0], client: client)
+        }
         let others = capable.filter { $0 != failed }.sorted {
             settings.instances[$0].priority > settings.instances[$1].priority
         }
@@ -356,20 +374,26 @@ extension AIProxyHandler {
 
     /// Sends the original request plus an assistant message holding `text` (what the client has
     /// already received) to `index`, and relays only the continuation's content: no second
-    /// role chunk. `nil` when the continuation failed before any content (nothing was written).
+    /// role chunk or `message_start`; an Anthropic client's text goes on in its open block
+    /// `textBlock`. `nil` when the continuation failed before any content (nothing was written).
     func continueStream(
-        _ index: Int, text: String, bytesBefore: Int, started answerStarted: ContinuousClock.Instant,
+        _ index: Int, text: String, textBlock: Int, bytesBefore: Int, started answerStarted: ContinuousClock.Instant,
         window: ContinuousClock.Instant, exchange: Exchange, ai: AIExchange, into writer: inout any ResponseBodyWriter
     ) async throws -> Continued? {
         let instance = settings.instances[index]
+        let client = ai.clientProtocol
+        guard let target = instance.target(for: client) else { return nil }
         var body = ai.body
         var messages = body["messages"]?.arrayValue ?? []
-        messages.append(["role": "assistant", "content": .string(text)])
+        // Anthropic refuses a prefill that ends in white space; the model writes it again.
+        let prefill = target == .anthropicMessages ? Self.trimmingTrailingWhitespace(text) : text
+        messages.append(["role": "assistant", "content": .string(prefill)])
         body["messages"] = .array(messages)
-        let shaped = RequestShaper.shape(body, target: .openaiChat, instance: instance)
-        let bytes = ByteBuffer(bytes: (shaped.body ?? body).serializedBytes())
+        let source = target == client ? body : Self.translate(body, from: client, to: target)
+        let shaped = RequestShaper.shape(source, target: target, instance: instance)
+        let bytes = ByteBuffer(bytes: (shaped.body ?? source).serializedBytes())
         let routeID = exchange.route?.id ?? ""
-        guard let request = buildRequest(instance, exchange, ai, target: .openaiChat, body: bytes) else { return nil }
+        guard let request = buildRequest(instance, exchange, ai, target: target, body: bytes) else { return nil }
         let started = ContinuousClock.now
         let r = settings.resilience
         let answer: UpstreamAnswer
@@ -391,8 +415,18 @@ extension AIProxyHandler {
             health[index].reportToBreaker(ErrorClass.classify(status: status, body: Array(body.utf8)))
             return nil
         }
+        let translator: (any StreamTranslator)?
+        switch (target, client) {
+        case (.openaiChat, .anthropicMessages): translator = ChatToMessagesStream(resumingTextBlock: textBlock)
+        case (.anthropicMessages, .anthropicMessages): translator = AnthropicResume(textBlock: textBlock)
+        default:
+            translator = makeStreamTranslator(
+                from: target, to: client, clientBody: ai.body, created: Self.unixTime(),
+                model: instance.model(clientModel: ai.clientModel))
+        }
         let relay = StreamRelay(
-            answer, proto: .openaiChat, dropUsage: shaped.injectedUsage, keepText: true, dropPreamble: true)
+            answer, proto: target, dropUsage: shaped.injectedUsage, keepText: true, dropPreamble: true,
+            translator: translator)
         let opening = await open(
             relay, started: started, contentDeadline: min(started + .milliseconds(r.firstTokenTimeoutMs), window),
             budgetBound: false, target: exchange.upstreamAddr ?? "the upstream")

@@ -136,6 +136,12 @@ final class StreamRelay: @unchecked Sendable {
         return step.out
     }
 
+    /// The Anthropic text block the client has open: the translator's, or the provider's own.
+    var clientTextBlock: Int? {
+        if let chat = translator as? ChatToMessagesStream { return chat.openTextBlock }
+        return inspector.proto == .anthropicMessages ? inspector.textBlock : nil
+    }
+
     /// What the client gets for an event: itself, or its translation.
     private func relayed(_ event: SSEEvent) -> [UInt8] {
         guard translator != nil else { return event.raw }
