@@ -66,6 +66,9 @@ import Testing
                      "tools":[{"name":"add","input_schema":{"type":"object"}}],
                      "tool_choice":{"type":"tool","name":"add","disable_parallel_tool_use":true}}
                     """)))
+        let hot = AnthropicTranslation.messagesRequest(
+            fromChat: try json(#"{"temperature":1.7,"messages":[{"role":"user","content":"hi"}]}"#))
+        #expect(hot["temperature"] == 1.0)  // Anthropic refuses more than 1
         let limited = AnthropicTranslation.messagesRequest(
             fromChat: try json(#"{"max_completion_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#))
         #expect(limited["max_tokens"] == 50)
@@ -202,6 +205,28 @@ import Testing
                 "prompt_tokens_details": ["cached_tokens": 5, "cache_creation_input_tokens": 0],
             ])
         #expect(seen[6] == "[DONE]")
+    }
+
+    @Test func aResumedAnthropicStreamIsRenumberedFromTheClientsTextBlock() throws {
+        var resume = AnthropicResume(textBlock: 2)
+        let text = sse(#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"on"}}"#)
+        let tool = sse(#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t"}}"#)
+        let stop = sse(#"{"type":"message_stop"}"#)
+        let out = try events(resume.translate(text) + resume.translate(tool) + resume.translate(stop)).map(\.1)
+        #expect(out.map { $0["index"] } == [2, 3, nil])  // shifted together, never onto one block
+        var same = AnthropicResume(textBlock: 0)
+        #expect(same.translate(text) == text.raw)
+    }
+
+    @Test func aProvidersBlockIndexIsBoundedBeforeAContinuationUsesIt() {
+        var inspector = StreamInspector(proto: .anthropicMessages)
+        _ = inspector.inspect(
+            sse(#"{"type":"content_block_delta","index":9223372036854775807,"delta":{"type":"text_delta","text":"x"}}"#)
+        )
+        #expect(inspector.textBlock == nil)
+        _ = inspector.inspect(
+            sse(#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x"}}"#))
+        #expect(inspector.textBlock == 1)
     }
 
     @Test func targetsFollowTheProviderAndTheEndpoint() throws {

@@ -51,6 +51,9 @@ import Testing
                      "toolConfig":{"tools":[{"toolSpec":{"name":"add","inputSchema":{"json":{"type":"object"}}}}],
                        "toolChoice":{"any":{}}}}
                     """)))
+        var declined = chat
+        declined["tool_choice"] = "none"
+        #expect(BedrockTranslation.converseRequest(fromChat: declined)["toolConfig"] == nil)
         let answer = try JSONParser.parse(
             #"{"output":{"message":{"role":"assistant","content":[{"toolUse":{"toolUseId":"t2","name":"add","input":{"b":2}}}]}},"stopReason":"tool_use","usage":{"inputTokens":5,"outputTokens":3,"totalTokens":8}}"#
         )

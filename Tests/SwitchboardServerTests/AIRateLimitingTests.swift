@@ -234,7 +234,7 @@ import Testing
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
             let route = """
-                {"uri":"/anything","plugins":{
+                {"uri":"/*","plugins":{
                   "ai-proxy-multi":{"fallback_strategy":["rate_limiting"],"instances":[\(f.instance("a", f.a)),\(f.instance("b", f.b))]},
                   "ai-rate-limiting":{"limit":10,"time_window":60,"rejected_code":429}}}
                 """
@@ -245,6 +245,14 @@ import Testing
             #expect(spent.status == 503 && spent.body == "all servers tried")
             // Each instance has its own counter under the shared top-level limit.
             #expect(f.a.requests.count == 1 && f.b.requests.count == 1)
+            // An Anthropic client hears it in Anthropic's shape.
+            let anthropic = try await f.gw.proxy(
+                .POST, "/v1/messages", body: #"{"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(anthropic.status == 503)
+            #expect(
+                anthropic.json == [
+                    "type": "error", "error": ["type": "overloaded_error", "message": "all servers tried"],
+                ])
         }
     }
 

@@ -115,8 +115,11 @@ import Testing
             let f = try await fx.own(AIFixture.start())
             f.a.reply(FakeLLM.bedrock())
             try await f.route(#"{"instances":[\#(Self.instance(f.a))]}"#, uri: "/bedrock/*")
-            let body = #"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"stream":true}"#
-            let result = try await HTTP.bytes(.POST, f.gw.proxyBase + "/bedrock/model/x/converse", body: body)
+            // A stream asked for by the URL, as AWS's SDKs ask; a client's own AWS header is dropped.
+            let body = #"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#
+            let result = try await HTTP.bytes(
+                .POST, f.gw.proxyBase + "/bedrock/model/x/converse-stream", body: body,
+                headers: [("x-amz-content-sha256", "client-value")])
             #expect(result.status == 200)
             #expect(result.headers.first(name: "content-type") == "application/vnd.amazon.eventstream")
             var decoder = EventStreamDecoder()
@@ -128,6 +131,7 @@ import Testing
                 ])
             #expect(f.a.requests.first?.path == Self.path + "/converse-stream")
             #expect(f.a.requests.first?.body["inferenceConfig"] == ["maxTokens": 50])
+            #expect(f.a.requests.first?.headers[.init("x-amz-content-sha256")!] == nil)
         }
     }
 

@@ -189,8 +189,9 @@ import Testing
     @Test func aRefusedTokenIsA502NamingTheTokenEndpointAndAnExpiredOneIsRenewed() async throws {
         try await withFixture { fx in
             let f = try await fx.own(AIFixture.start())
-            // A token living 60 s, renewed 60 s early: every request needs a new one.
-            let google = try await Google.start(expiresIn: 60)
+            // A token living 1 s is renewed after half its life at most: each request here gets a
+            // new one. (A longer token with a larger expire_early_secs is kept for half its life.)
+            let google = try await Google.start(expiresIn: 1)
             _ = fx.own(google.tokens)
             let other = try _RSA.Signing.PrivateKey(keySize: .bits2048)  // not the account's key
             let forged = Google(key: other, tokens: google.tokens)

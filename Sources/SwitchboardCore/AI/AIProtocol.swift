@@ -14,7 +14,9 @@ public enum AIProtocol: String, Sendable, Hashable, CaseIterable {
     /// (APISIX's `detect_request_type`); `nil` when nothing matches (`{}`, arrays, scalars).
     public static func detect(path: String, body: JSONValue) -> AIProtocol? {
         guard case .object(let object) = body else { return nil }
-        if path.hasSuffix("/converse"), case .array? = object["messages"] { return .bedrockConverse }
+        if path.hasSuffix("/converse") || path.hasSuffix("/converse-stream"), case .array? = object["messages"] {
+            return .bedrockConverse
+        }
         if path.hasSuffix("/v1/messages") { return .anthropicMessages }
         if path.hasSuffix("/v1/responses"), object["input"] != nil { return .openaiResponses }
         if case .array? = object["messages"] { return .openaiChat }

@@ -209,7 +209,8 @@ public struct StreamInspector: Sendable {
             return .preamble
         case "content_block_delta":
             if let s = json["delta"]?["text"]?.stringValue {
-                textBlock = json["index"]?.intValue ?? textBlock
+                // A provider's index, bounded: it is only ever a small position in one message.
+                if let index = json["index"]?.intValue, (0...1024).contains(index) { textBlock = index }
                 if keepText { text.append(s) }
             }
             return .content

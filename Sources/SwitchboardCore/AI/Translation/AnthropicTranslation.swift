@@ -148,7 +148,11 @@ public enum AnthropicTranslation {
         if !system.isEmpty { out["system"] = .string(system.joined(separator: "\n\n")) }
         out["messages"] = turns.messages
         out["max_tokens"] = body["max_completion_tokens"] ?? body["max_tokens"] ?? .int(defaultMaxTokens)
-        for key in ["temperature", "top_p", "stream"] { if let value = body[key] { out[key] = value } }
+        for key in ["top_p", "stream"] { if let value = body[key] { out[key] = value } }
+        // OpenAI allows up to 2, Anthropic refuses more than 1.
+        if let temperature = body["temperature"]?.doubleValue {
+            out["temperature"] = .double(min(max(temperature, 0), 1))
+        }
         if let stop = body["stop"] {
             if let one = stop.stringValue {
                 out["stop_sequences"] = [.string(one)]

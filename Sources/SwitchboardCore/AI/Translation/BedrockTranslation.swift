@@ -53,7 +53,8 @@ public enum BedrockTranslation {
             inference["stopSequences"] = stop.stringValue.map { [.string($0)] } ?? stop
         }
         if !inference.isEmpty { out["inferenceConfig"] = .object(inference) }
-        if let tools = body["tools"]?.arrayValue, !tools.isEmpty {
+        // `tool_choice: "none"` has no Converse equivalent: the tools are not offered at all.
+        if let tools = body["tools"]?.arrayValue, !tools.isEmpty, body["tool_choice"] != .string("none") {
             var config: JSONObject = [
                 "tools": .array(
                     tools.compactMap { tool in

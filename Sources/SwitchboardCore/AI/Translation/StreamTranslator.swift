@@ -8,19 +8,26 @@ public protocol StreamTranslator: Sendable {
 }
 
 /// A continuation of an Anthropic message the client is already receiving, from an Anthropic
-/// provider: its own start events are dropped by the relay (held preamble), and its text block
-/// is renumbered to the one the client has open.
+/// provider: its own start events are dropped by the relay (held preamble), and its blocks are
+/// renumbered so that its first relayed one is the text block the client has open (and any
+/// later ones follow it).
 public struct AnthropicResume: StreamTranslator {
     let textBlock: Int
+    /// Added to the continuation's indices; fixed by the first event that carries one.
+    private var shift: Int?
 
     public init(textBlock: Int) {
         self.textBlock = textBlock
     }
 
     public mutating func translate(_ event: SSEEvent) -> [UInt8] {
-        guard var json = try? JSONParser.parse(event.data), let index = json["index"]?.intValue, index != textBlock
+        guard var json = try? JSONParser.parse(event.data), let index = json["index"]?.intValue,
+            (0...1024).contains(index)
         else { return event.raw }
-        json["index"] = .int(textBlock)
+        let shift = self.shift ?? textBlock - index
+        self.shift = shift
+        guard shift != 0 else { return event.raw }
+        json["index"] = .int(index + shift)
         var out: [UInt8] = []
         ChatToMessagesStream.write(event.type, json, into: &out)
         return out

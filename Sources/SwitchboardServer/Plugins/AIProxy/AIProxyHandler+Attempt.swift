@@ -171,6 +171,8 @@ extension AIProxyHandler {
                 || exchange.credentialHeaders.contains(lower) || listed.contains(lower)
                 // Anthropic's version and beta flags mean nothing to (or upset) other providers.
                 || (target != .anthropicMessages && lower.hasPrefix("anthropic-"))
+                // A client's own AWS date or session token must not sit beside the signature.
+                || (instance.aws != nil && lower.hasPrefix("x-amz-"))
             {
                 continue
             }
@@ -337,18 +339,14 @@ extension AIProxyHandler {
                     status: 400, body: body.serializedBytes(), contentType: "application/json", elapsedMs: 0,
                     errorClass: .clientError))
         }
-        var bearer: String?
-        if let gcp = instance.gcp {
-            do {
-                bearer = try await context.services.gcpTokens.token(
-                    for: gcp, clients: context.clients, verifyTLS: settings.sslVerify)
-            } catch {
-                context.logger.error("ai instance \(instance.name): \(error)")
-                return .failure(
-                    .gatewayError(
-                        status: 502, message: error.description, code: "gcp_auth_failed", elapsedMs: 0,
-                        errorClass: .server))
-            }
+        let bearer: String?
+        do {
+            bearer = try await accessToken(for: instance)
+        } catch {
+            return .failure(
+                .gatewayError(
+                    status: 502, message: error.description, code: "gcp_auth_failed", elapsedMs: 0, errorClass: .server)
+            )
         }
         guard let request = buildRequest(instance, exchange, ai, target: target, body: bytes, bearer: bearer) else {
             return .failure(
@@ -482,6 +480,18 @@ extension AIProxyHandler {
             Response(
                 status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: answerBody))
         )
+    }
+
+    /// The OAuth2 token an instance with `auth.gcp` is called with (`nil` for the others).
+    func accessToken(for instance: AIInstance) async throws(GCPAccessTokens.Failure) -> String? {
+        guard let gcp = instance.gcp else { return nil }
+        do {
+            return try await context.services.gcpTokens.token(
+                for: gcp, clients: context.clients, verifyTLS: settings.sslVerify)
+        } catch {
+            context.logger.error("ai instance \(instance.name): \(error)")
+            throw error
+        }
     }
 
     /// A client's request in the protocol of the instance that serves it.

@@ -76,7 +76,9 @@ extension AIProxyHandler {
                 let inferred = ErrorClass.classify(status: 400, body: Array(error.utf8))
                 if inferred == .contextLength || inferred == .contentFiltered {
                     failure.errorClass = inferred
-                } else if ASCII.contains(error, "rate_limit") || ASCII.contains(error, "rate limit") {
+                } else if ASCII.contains(error, "rate_limit") || ASCII.contains(error, "rate limit")
+                    || ASCII.contains(error, "throttling")
+                {
                     failure.errorClass = .rateLimited
                 }
                 return .failure(failure)
@@ -98,9 +100,12 @@ extension AIProxyHandler {
     ) async -> AttemptOutcome {
         let keepText = exchange.aiLog?.payloads == true || canContinue(ai)
         let response = answer.response
-        let translator = makeStreamTranslator(
-            from: target, to: ai.clientProtocol, clientBody: ai.body, created: Self.unixTime(),
-            model: settings.instances[index].model(clientModel: ai.clientModel))
+        let translator =
+            target == ai.clientProtocol
+            ? nil
+            : makeStreamTranslator(
+                from: target, to: ai.clientProtocol, clientBody: ai.body, created: Self.unixTime(),
+                model: settings.instances[index].model(clientModel: ai.clientModel))
         let relay = StreamRelay(
             answer, proto: target, dropUsage: dropUsage, keepText: keepText, translator: translator)
         let opening = await open(
@@ -347,11 +352,13 @@ extension AIProxyHandler {
     /// Continuations are chat requests with an assistant prefill, in OpenAI's or Anthropic's
     /// protocol (either client, translated where the instance speaks the other).
     static func canContinueStreams(_ instance: AIInstance, client: AIProtocol) -> Bool {
-        let chats: Set<AIProtocol> = [.openaiChat, .anthropicMessages]
-        guard instance.supportsAssistantPrefill, chats.contains(client), let target = instance.target(for: client)
+        guard instance.supportsAssistantPrefill, chatProtocols.contains(client),
+            let target = instance.target(for: client)
         else { return false }
-        return chats.contains(target)
+        return chatProtocols.contains(target)
     }
+
+    static let chatProtocols: Set<AIProtocol> = [.openaiChat, .anthropicMessages]
 
     /// Instances that may continue a stream broken on `failed`: the prefill-capable ones,
     /// others first (by priority, then configuration order), the failed instance last. Open
@@ -393,7 +400,16 @@ extension AIProxyHandler {
         let shaped = RequestShaper.shape(source, target: target, instance: instance)
         let bytes = ByteBuffer(bytes: (shaped.body ?? source).serializedBytes())
         let routeID = exchange.route?.id ?? ""
-        guard let request = buildRequest(instance, exchange, ai, target: target, body: bytes) else { return nil }
+        let bearer: String?
+        do {
+            bearer = try await accessToken(for: instance)  // nil unless the instance uses auth.gcp
+        } catch {
+            context.metrics.continuation(routeID: routeID, node: instance.name, outcome: "failed")
+            return nil
+        }
+        guard let request = buildRequest(instance, exchange, ai, target: target, body: bytes, bearer: bearer) else {
+            return nil
+        }
         let started = ContinuousClock.now
         let r = settings.resilience
         let answer: UpstreamAnswer

@@ -91,7 +91,10 @@ struct AIProxyHandler: PluginHandler {
         guard let proto = AIProtocol.detect(path: exchange.path, body: body) else {
             return GatewayResponse.text(.badRequest, "no matching AI protocol for the request")
         }
-        let ai = AIExchange(clientProtocol: proto, body: body, streaming: proto.isStreaming(body))
+        // A Converse client asks for a stream by its URL (`…/converse-stream`).
+        let streaming =
+            proto.isStreaming(body) || (proto == .bedrockConverse && exchange.path.hasSuffix("/converse-stream"))
+        let ai = AIExchange(clientProtocol: proto, body: body, streaming: streaming)
         exchange.ai = ai
         if settings.logSummaries || settings.logPayloads {
             let record = AILogRecord(summaries: settings.logSummaries, payloads: settings.logPayloads)
@@ -117,6 +120,10 @@ struct AIProxyHandler: PluginHandler {
             return nil
         }
         guard let first = await pickWithQuotas(exchange, ai) else {
+            if proto == .anthropicMessages {
+                let error = AnthropicTranslation.error(status: 503, message: "all servers tried")
+                return GatewayResponse.json(.serviceUnavailable, error)
+            }
             return GatewayResponse.text(.serviceUnavailable, "all servers tried")
         }
         select(first, exchange, ai)

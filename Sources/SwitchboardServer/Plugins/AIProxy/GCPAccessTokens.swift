@@ -85,7 +85,8 @@ public final class GCPAccessTokens: Sendable {
             switch result {
             case .success(let fetched):
                 let lifetime = min(fetched.expiresIn, maxTTL ?? Int.max)
-                let seconds = max(0, lifetime - early)
+                // Renewed early, but never so early that every request fetches a new token.
+                let seconds = max(lifetime / 2, lifetime - early)
                 entries[key] = .ready(token: fetched.token, refreshAt: started + .seconds(seconds))
             case .failure:
                 entries[key] = nil  // the next request tries again

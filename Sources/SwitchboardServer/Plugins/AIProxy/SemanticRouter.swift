@@ -140,7 +140,9 @@ final class SemanticRouter: Sendable {
 
     private func fetch(_ texts: [String]) async throws -> [[Double]] {
         let endpoint = options.endpoint
-        var url = "\(endpoint.scheme)://\(endpoint.authority)\(endpoint.path ?? "/v1/embeddings")"
+        // Messages name `place`, never the query: it may carry `auth.query` secrets.
+        let place = "\(endpoint.scheme)://\(endpoint.authority)\(endpoint.path ?? "/v1/embeddings")"
+        var url = place
         let query =
             options.authQuery.map { "\(AIProxyHandler.escape($0.name))=\(AIProxyHandler.escape($0.value))" }
             + endpoint.query.map { "\($0.0)=\($0.1)" }
@@ -155,28 +157,28 @@ final class SemanticRouter: Sendable {
         let response = try await client.execute(request, timeout: .milliseconds(Int64(options.timeoutMs)))
         let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
         guard response.status == .ok else {
-            throw EmbeddingFailed(description: "\(url) answered status \(response.status.code)")
+            throw EmbeddingFailed(description: "\(place) answered status \(response.status.code)")
         }
         guard let answer = try? JSONParser.parse(Array(buffer: bytes)), let data = answer["data"]?.arrayValue,
             data.count == texts.count
         else {
-            throw EmbeddingFailed(description: "\(url) did not answer \(texts.count) embeddings")
+            throw EmbeddingFailed(description: "\(place) did not answer \(texts.count) embeddings")
         }
         var vectors = [[Double]](repeating: [], count: texts.count)
         for (position, item) in data.enumerated() {
             let index = item["index"]?.intValue ?? position
             guard vectors.indices.contains(index), let numbers = item["embedding"]?.arrayValue, !numbers.isEmpty
             else {
-                throw EmbeddingFailed(description: "\(url) answered a malformed embedding")
+                throw EmbeddingFailed(description: "\(place) answered a malformed embedding")
             }
             let vector = numbers.compactMap(\.doubleValue)
             guard vector.count == numbers.count, vector.allSatisfy(\.isFinite) else {
-                throw EmbeddingFailed(description: "\(url) answered a non-numeric embedding")
+                throw EmbeddingFailed(description: "\(place) answered a non-numeric embedding")
             }
             vectors[index] = vector
         }
         guard vectors.allSatisfy({ !$0.isEmpty }) else {
-            throw EmbeddingFailed(description: "\(url) did not answer \(texts.count) embeddings")
+            throw EmbeddingFailed(description: "\(place) did not answer \(texts.count) embeddings")
         }
         return vectors
     }
