@@ -67,7 +67,8 @@ public final class Gateway: Sendable {
         services.clusterQuotas = shared.map { ClusterQuotas(shared: $0, logger: logger) }
         let registry =
             registry ?? .builtIn(store: .init(location: store.location, sharesCounters: shared != nil))
-        let manager = ConfigManager(store: store, registry: registry, holder: holder, services: services)
+        let manager = ConfigManager(
+            store: store, registry: registry, holder: holder, services: services, keyring: config.dataEncryptionKeys)
         do {
             try await manager.start(strict: !store.isWritable)
         } catch {
@@ -174,9 +175,14 @@ public final class Gateway: Sendable {
         // its own once all are bound, so a failed start prints only the problem.
         var serverLogger = logger
         serverLogger.logLevel = max(logger.logLevel, .notice)
+        let holder = self.holder
+        let server: HTTPServerBuilder =
+            address.tls
+            ? .tlsOnEventLoop(configuration: http, certificates: { holder.load().certificates })
+            : onEventLoop ? .http1OnEventLoop(configuration: http) : .http1(configuration: http)
         let app = Application(
             responder: responder,
-            server: onEventLoop ? .http1OnEventLoop(configuration: http) : .http1(configuration: http),
+            server: server,
             configuration: .init(
                 address: .hostname(address.host, port: address.port), serverName: "Switchboard"),
             onServerRunning: { [self] channel in
@@ -200,7 +206,9 @@ public final class Gateway: Sendable {
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
         var services: [any Service] = []
         for (i, address) in config.proxyListen.enumerated() {
-            services.append(application("proxy\(i)", address, dataPlane, onEventLoop: true))
+            var responder = dataPlane
+            responder.tls = address.tls
+            services.append(application("proxy\(i)", address, responder, onEventLoop: true))
         }
         services.append(application("admin", config.adminListen, admin))
         if let control = config.controlListen {

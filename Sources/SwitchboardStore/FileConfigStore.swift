@@ -50,6 +50,11 @@ public final class FileConfigStore: ConfigStore {
             case "upstreams": kind = .upstreams
             case "consumers": kind = .consumers
             case "plugin_metadata": kind = .pluginMetadata
+            case "consumer_groups": kind = .consumerGroups
+            case "plugin_configs": kind = .pluginConfigs
+            case "global_rules": kind = .globalRules
+            case "ssls": kind = .ssls
+            case "secrets": kind = .secrets
             default: throw StoreError("\(source): unknown section \"\(section)\"")
             }
             guard case .array(let items) = content else { throw StoreError("\(source): \(section) must be a list") }

@@ -24,6 +24,15 @@ public final class SQLiteConfigStore: ConfigStore {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw StoreError("cannot open store \(location): it is a directory")
         }
+        // The store holds provider and consumer keys (sealed only when a keyring is set): the
+        // database and its WAL and shared-memory files are readable by their owner only.
+        // SQLite creates the WAL and shm files with the database file's permissions.
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        }
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
@@ -35,6 +44,9 @@ public final class SQLiteConfigStore: ConfigStore {
             _ = try await connection.query("PRAGMA journal_mode=WAL")
             _ = try await connection.query("PRAGMA synchronous=FULL")
             _ = try await connection.query("PRAGMA busy_timeout=5000")
+            // Replaced and deleted values are overwritten on disk, so an old provider key does
+            // not linger in free pages after it was changed or sealed.
+            _ = try await connection.query("PRAGMA secure_delete=ON")
             _ = try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS resources (

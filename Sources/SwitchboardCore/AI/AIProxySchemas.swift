@@ -280,3 +280,22 @@ public enum AIProxySchemas {
         }
     }
 }
+
+extension AIProxySchemas {
+    /// The secrets of one provider's `auth` (relative to the `auth` object's parent).
+    static let authSecrets: [[String]] = [
+        ["auth", "header", "*"], ["auth", "query", "*"], ["auth", "aws", "secret_access_key"],
+        ["auth", "aws", "session_token"], ["auth", "gcp", "service_account_json"],
+    ]
+
+    /// `ai-proxy`'s secret fields.
+    public static let singleSecrets: [[String]] = authSecrets
+
+    /// `ai-proxy-multi`'s secret fields: every instance's, and the semantic embedder's.
+    public static let multiSecrets: [[String]] =
+        authSecrets.map { ["instances", "*"] + $0 }
+        + [
+            ["semantic_opts", "embeddings", "auth", "header", "*"],
+            ["semantic_opts", "embeddings", "auth", "query", "*"],
+        ]
+}

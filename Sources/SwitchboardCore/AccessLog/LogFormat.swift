@@ -9,7 +9,8 @@ public struct LogFormat: Sendable, Equatable {
 
     public let parts: [Part]
 
-    /// Variables with fixed names; `http_*`, `arg_*` and `cookie_*` are accepted by prefix.
+    /// Variables with fixed names; `http_*`, `arg_*`, `cookie_*` and `uri_param_*` are accepted
+    /// by prefix.
     public static let knownVariables: Set<String> = [
         // nginx
         "remote_addr", "remote_user", "remote_port", "time_local", "time_iso8601", "msec", "http_host", "host",
@@ -18,7 +19,7 @@ public struct LogFormat: Sendable, Equatable {
         "upstream_addr", "upstream_status", "upstream_response_time", "upstream_scheme", "upstream_host",
         "upstream_uri", "scheme", "server_protocol",
         // APISIX
-        "apisix_request_id", "route_id", "route_name", "service_id", "consumer_name",
+        "apisix_request_id", "route_id", "route_name", "service_id", "consumer_name", "consumer_group_id",
         "apisix_upstream_response_time",
         // LLM
         "request_type", "request_llm_model", "llm_model", "llm_response_model", "llm_time_to_first_token",
@@ -35,7 +36,7 @@ public struct LogFormat: Sendable, Equatable {
 
     public static func isKnown(_ name: String) -> Bool {
         knownVariables.contains(name) || name.hasPrefix("http_") || name.hasPrefix("arg_")
-            || name.hasPrefix("cookie_")
+            || name.hasPrefix("cookie_") || name.hasPrefix("uri_param_")
     }
 
     public init(_ format: String) throws(UnknownVariable) {

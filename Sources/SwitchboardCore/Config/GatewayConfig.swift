@@ -71,6 +71,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var store: StoreLocation = .sqlite(path: "./switchboard.db")
     public var accessLog: AccessLogTarget = .stdout
     public var accessLogFormat = GatewayConfig.defaultAccessLogFormat
+    /// `data_encryption.keyring`: AES keys (16 or 32 bytes); the first encrypts secret fields
+    /// at rest, every one decrypts. Empty: secrets are stored as written.
+    public var dataEncryptionKeys: [[UInt8]] = []
 
     public init() {}
 
@@ -83,13 +86,19 @@ public struct GatewayConfig: Sendable, Equatable {
 
     static let schema: Schema = {
         let listen = Schema(types: [.string, .integer])
+        let proxyListen = Schema(anyOf: [
+            listen,
+            Schema(
+                type: .object, properties: ["listen": listen, "tls": Schema(type: .boolean)], required: ["listen"],
+                additionalProperties: .forbidden),
+        ])
         return Schema(
             type: .object,
             properties: [
                 "proxy": Schema(
                     type: .object,
                     properties: [
-                        "listen": Schema(anyOf: [listen, Schema(type: .array, items: listen, minItems: 1)]),
+                        "listen": Schema(anyOf: [proxyListen, Schema(type: .array, items: proxyListen, minItems: 1)]),
                         "max_body_size": Schema(type: .integer, minimum: 1),
                         "max_body_size_before_auth": Schema(type: .integer, minimum: 1),
                     ],
@@ -112,6 +121,13 @@ public struct GatewayConfig: Sendable, Equatable {
                     ],
                     additionalProperties: .forbidden),
                 "store": Schema(type: .string),
+                "data_encryption": Schema(
+                    type: .object,
+                    properties: [
+                        // No pattern: its error message would echo the key.
+                        "keyring": Schema(type: .array, items: Schema(type: .string))
+                    ],
+                    additionalProperties: .forbidden),
                 "prometheus": Schema(
                     type: .object,
                     properties: [
@@ -167,7 +183,12 @@ public struct GatewayConfig: Sendable, Equatable {
         if let proxy = value["proxy"] {
             if let listen = proxy["listen"] {
                 let list = listen.arrayValue ?? [listen]
-                config.proxyListen = try list.map { (v) throws(Error) in try parseListen(v, "proxy.listen", source) }
+                config.proxyListen = try list.map { (v) throws(Error) in
+                    guard let inner = v["listen"] else { return try parseListen(v, "proxy.listen", source) }
+                    var address = try parseListen(inner, "proxy.listen", source)
+                    address.tls = v["tls"]?.boolValue ?? false
+                    return address
+                }
             }
             if let max = proxy["max_body_size"]?.intValue { config.proxyMaxBodySize = max }
             if let max = proxy["max_body_size_before_auth"]?.intValue { config.proxyMaxBodySizeBeforeAuth = max }
@@ -209,6 +230,12 @@ public struct GatewayConfig: Sendable, Equatable {
                 throw Error("\(source): store \"\(shown)\" is not sqlite:PATH, file:PATH or postgres://...")
             }
         }
+        for (i, hex) in (value["data_encryption"]?["keyring"]?.arrayValue ?? []).enumerated() {
+            guard let text = hex.stringValue, let key = hexBytes(text), key.count == 16 || key.count == 32 else {
+                throw Error("\(source): data_encryption.keyring[\(i)] is not 32 or 64 hexadecimal characters")
+            }
+            config.dataEncryptionKeys.append(key)
+        }
         if let log = value["access_log"] {
             if let path = log["path"]?.stringValue {
                 switch path {
@@ -222,6 +249,30 @@ public struct GatewayConfig: Sendable, Equatable {
             if let size = log["buffer_size"]?.intValue { config.accessLogBufferSize = size }
         }
         return config
+    }
+
+    /// Bytes of an even-length hexadecimal string.
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var i = 0
+        while i < digits.count {
+            guard let high = hexDigit(digits[i]), let low = hexDigit(digits[i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            i += 2
+        }
+        return bytes
+    }
+
+    private static func hexDigit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
     }
 
     private static func parseListen(_ value: JSONValue, _ field: String, _ source: String) throws(Error)

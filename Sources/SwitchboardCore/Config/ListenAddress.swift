@@ -4,10 +4,13 @@ import Foundation
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// TLS (with HTTP/2 by ALPN) on this listener, certificates from the `ssls` resource.
+    public var tls = false
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, tls: Bool = false) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
     public init?(_ text: String) {

@@ -22,6 +22,9 @@ public struct PluginSpec: Sendable {
     public var metadataSchema: Schema?
     /// Field of the consumer config that must be unique across consumers and credentials.
     public var uniqueConsumerField: String?
+    /// Paths inside the plugin's config that hold secrets (`*` stands for every member or
+    /// element): encrypted at rest and never shown by the Admin API.
+    public var sensitivePaths: [[String]] = []
     /// Checks the schema cannot express (e.g. duplicate instance names), after the schema.
     public var check: (@Sendable (JSONValue) throws(SchemaError) -> JSONValue)?
 

@@ -6,8 +6,13 @@ import Foundation
 public struct ConfigValidator: Sendable {
     public let catalog: PluginCatalog
 
-    public init(catalog: PluginCatalog) {
+    /// Checks an `ssls` object's certificate and key (PEM parses, key matches, not expired);
+    /// supplied by the server, which links the TLS library. Throws the message to answer.
+    public var certificateCheck: (@Sendable (JSONValue) throws -> Void)?
+
+    public init(catalog: PluginCatalog, certificateCheck: (@Sendable (JSONValue) throws -> Void)? = nil) {
         self.catalog = catalog
+        self.certificateCheck = certificateCheck
     }
 
     /// A rejected object; ``message`` is the Admin API's `error_msg`.
@@ -29,7 +34,58 @@ public struct ConfigValidator: Sendable {
         case .consumers: return try validateConsumer(value, username: id, state: state)
         case .credentials: return try validateCredential(value, id: id, state: state)
         case .pluginMetadata: return try validateMetadata(value, name: id)
+        case .consumerGroups: return try validatePluginSet(ResourceSchemas.consumerGroup, value, scope: .consumer)
+        case .pluginConfigs: return try validatePluginSet(ResourceSchemas.pluginConfig, value, scope: .route)
+        case .globalRules: return try validateGlobalRule(value, id: id, state: state)
+        case .ssls: return try validateSSL(value)
+        case .secrets: return try validateSecret(value, id: id)
         }
+    }
+
+    private func validatePluginSet(_ schema: Schema, _ input: JSONValue, scope: PluginSpec.Scope) throws(Failure)
+        -> JSONValue
+    {
+        var value = try schemaCheck(schema, input)
+        if let plugins = try validatePlugins(value["plugins"], scope: scope) { value["plugins"] = plugins }
+        return value
+    }
+
+    /// Two global rules configuring the same plugin would run it twice per request; APISIX
+    /// refuses the second, with this message.
+    private func validateGlobalRule(_ input: JSONValue, id: String, state: ConfigState) throws(Failure) -> JSONValue {
+        let value = try validatePluginSet(ResourceSchemas.globalRule, input, scope: .route)
+        for name in value["plugins"]?.objectValue?.keys ?? [] {
+            for other in state.list(.globalRules) where other.id != id && other.value["plugins"]?[name] != nil {
+                throw Failure("plugin '\(name)' already exists in global rule with id '\(other.id)'")
+            }
+        }
+        return value
+    }
+
+    private func validateSSL(_ input: JSONValue) throws(Failure) -> JSONValue {
+        let value = try schemaCheck(ResourceSchemas.ssl, input)
+        if value["type"]?.stringValue == "server" {
+            if value["sni"] == nil && value["snis"] == nil {
+                throw Failure("invalid configuration: a server certificate needs \"sni\" or \"snis\"")
+            }
+            if value["sni"] != nil && value["snis"] != nil {
+                throw Failure("invalid configuration: give either \"sni\" or \"snis\", not both")
+            }
+        }
+        if let certificateCheck {
+            do { try certificateCheck(value) } catch { throw Failure("invalid configuration: \(error)") }
+        }
+        return value
+    }
+
+    private func validateSecret(_ input: JSONValue, id: String) throws(Failure) -> JSONValue {
+        let parts = id.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[1].isEmpty else { throw Failure("no secret id") }
+        guard parts[0] == "vault" else { throw Failure("secret manager not exits, manager: \(parts[0])") }
+        do { _ = try ResourceSchemas.idSchema.validate(.string(String(parts[1]))) } catch {
+            throw Failure("invalid configuration: property \"id\" validation failed: \(error.message)")
+        }
+        return try schemaCheck(ResourceSchemas.vaultSecret, input)
     }
 
     private func schemaCheck(_ schema: Schema, _ value: JSONValue) throws(Failure) -> JSONValue {
@@ -74,6 +130,9 @@ public struct ConfigValidator: Sendable {
         if let serviceID = value["service_id"].map(Self.idString), state[.services, serviceID] == nil {
             throw Failure("failed to fetch service info by service id [\(serviceID)], response code: 404")
         }
+        if let configID = value["plugin_config_id"].map(Self.idString), state[.pluginConfigs, configID] == nil {
+            throw Failure("failed to fetch plugin config info by plugin config id [\(configID)], response code: 404")
+        }
         return value
     }
 
@@ -101,6 +160,10 @@ public struct ConfigValidator: Sendable {
             value["plugins"] = plugins
         }
         try checkUniqueKeys(value["plugins"], owner: .consumers, id: username, state: state)
+        if let groupID = value["group_id"].map(Self.idString), state[.consumerGroups, groupID] == nil {
+            throw Failure(
+                "failed to fetch consumer group info by consumer group id [\(groupID)], response code: 404")
+        }
         return value
     }
 

@@ -7,6 +7,12 @@ public enum ResourceKind: String, Sendable, CaseIterable, Hashable, Codable {
     case consumers
     case credentials
     case pluginMetadata = "plugin_metadata"
+    case consumerGroups = "consumer_groups"
+    case pluginConfigs = "plugin_configs"
+    case globalRules = "global_rules"
+    case ssls
+    /// Secret managers; ids are `<manager>/<id>`, e.g. `vault/1`.
+    case secrets
 
     /// The key prefix APISIX uses in responses, e.g. `/apisix/routes`.
     public var keyPrefix: String { "/apisix/\(rawValue)" }
@@ -20,6 +26,11 @@ public enum ResourceKind: String, Sendable, CaseIterable, Hashable, Codable {
         case .consumers: return "consumer"
         case .credentials: return "credential"
         case .pluginMetadata: return "plugin_metadata"
+        case .consumerGroups: return "consumer group"
+        case .pluginConfigs: return "plugin config"
+        case .globalRules: return "global rule"
+        case .ssls: return "ssl"
+        case .secrets: return "secret"
         }
     }
 }

@@ -76,7 +76,9 @@ public enum ResourceSchemas {
     static func routeRequired() -> [Schema] {
         var list: [Schema] = []
         for uri in ["uri", "uris"] {
-            for other in ["plugins", "upstream", "upstream_id", "service_id"] {
+            // `plugin_config_id` alone is enough here (APISIX also wants plugins or an upstream):
+            // a route whose AI proxy comes from a plugin config needs nothing else.
+            for other in ["plugins", "upstream", "upstream_id", "service_id", "plugin_config_id"] {
                 list.append(Schema(required: [other, uri]))
             }
         }
@@ -165,5 +167,76 @@ public enum ResourceSchemas {
             "create_time": Schema(type: .integer),
             "update_time": Schema(type: .integer),
         ],
+        additionalProperties: .forbidden)
+
+    /// `consumer_groups`, `plugin_configs` and `global_rules`: named sets of plugins.
+    static func pluginSet(name: Bool) -> Schema {
+        var properties: [(String, Schema)] = [
+            ("id", idSchema),
+            ("plugins", Schema(type: .object)),
+            ("create_time", Schema(type: .integer)),
+            ("update_time", Schema(type: .integer)),
+        ]
+        if name {
+            properties.append(("name", Schema(type: .string, minLength: 1, maxLength: 256)))
+            properties.append(("desc", Schema(type: .string, maxLength: 256)))
+            properties.append(("labels", labels))
+        }
+        return Schema(
+            type: .object, propertyList: properties, required: ["plugins"], additionalProperties: .forbidden)
+    }
+
+    public static let consumerGroup = pluginSet(name: true)
+    public static let pluginConfig = pluginSet(name: true)
+    public static let globalRule = pluginSet(name: false)
+
+    static let pem = Schema(type: .string, minLength: 128, maxLength: 64 * 1024)
+
+    /// `ssls`: a certificate and key for the proxy's TLS listeners, picked by SNI.
+    public static let ssl = Schema(
+        type: .object,
+        properties: [
+            "id": idSchema,
+            "desc": Schema(type: .string, maxLength: 256),
+            "labels": labels,
+            "type": Schema(type: .string, enum: ["server", "client"], default: "server"),
+            "cert": pem,
+            "key": pem,
+            "sni": host,
+            "snis": Schema(type: .array, items: host, minItems: 1),
+            "client": Schema(
+                type: .object,
+                properties: [
+                    "ca": pem,
+                    "depth": Schema(type: .integer, minimum: 0, default: 1),
+                    "skip_mtls_uri_regex": Schema(
+                        type: .array, items: Schema(type: .string), minItems: 1, uniqueItems: true),
+                ],
+                required: ["ca"],
+                additionalProperties: .forbidden),
+            "status": Schema(type: .integer, enum: [1, 0], default: 1),
+            "ssl_protocols": Schema(
+                type: .array, items: Schema(type: .string, enum: ["TLSv1.2", "TLSv1.3"]), uniqueItems: true),
+            "create_time": Schema(type: .integer),
+            "update_time": Schema(type: .integer),
+        ],
+        required: ["cert", "key"],
+        additionalProperties: .forbidden)
+
+    /// `secrets/vault/<id>`: a HashiCorp Vault KV engine that `$secret://vault/<id>/...`
+    /// references read from.
+    public static let vaultSecret = Schema(
+        type: .object,
+        properties: [
+            "id": Schema(type: .string),
+            "uri": Schema(type: .string, minLength: 1, pattern: "^https?://"),
+            "prefix": Schema(type: .string, minLength: 1),
+            "token": Schema(type: .string, minLength: 1),
+            "namespace": Schema(type: .string),
+            "timeout": Schema(type: .number, maximum: 60, exclusiveMinimum: 0),
+            "create_time": Schema(type: .integer),
+            "update_time": Schema(type: .integer),
+        ],
+        required: ["uri", "prefix", "token"],
         additionalProperties: .forbidden)
 }

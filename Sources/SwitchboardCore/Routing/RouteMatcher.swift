@@ -12,9 +12,15 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
         var order: Int
     }
 
+    /// A route reached through a prefix: plain (`/v1/*`) or with parameters to check.
+    struct Candidate: Sendable {
+        var entry: Int
+        var segments: [RoutePredicate.PathSegment]?
+    }
+
     private var entries: [Entry] = []
     private var exact: [String: [Int]] = [:]
-    private var prefixes: [String: [Int]] = [:]
+    private var prefixes: [String: [Candidate]] = [:]
     private var prefixLengths: [Int] = []
     /// Whether any route's `vars` read the body, so the caller knows to read it before matching.
     public private(set) var needsBody = false
@@ -27,7 +33,9 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
             for uri in Set(predicate.uris) {
                 switch uri {
                 case .exact(let path): exact[path, default: []].append(index)
-                case .prefix(let path): prefixes[path, default: []].append(index)
+                case .prefix(let path): prefixes[path, default: []].append(Candidate(entry: index, segments: nil))
+                case .parameterized(let prefix, let segments):
+                    prefixes[prefix, default: []].append(Candidate(entry: index, segments: segments))
                 }
             }
         }
@@ -40,7 +48,14 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
             }
         }
         exact = exact.mapValues(sortByPriority)
-        prefixes = prefixes.mapValues(sortByPriority)
+        prefixes = prefixes.mapValues { [entries] list in
+            list.sorted {
+                let a = entries[$0.entry]
+                let b = entries[$1.entry]
+                if a.predicate.priority != b.predicate.priority { return a.predicate.priority > b.predicate.priority }
+                return a.order < b.order
+            }
+        }
         prefixLengths = Set(prefixes.keys.map(\.utf8.count)).sorted(by: >)
     }
 
@@ -48,14 +63,28 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
 
     /// The first matching route's payload.
     public func match(_ request: RouteRequest, variables: some RequestVariableSource) -> Payload? {
+        matchWithParameters(request, variables: variables)?.0
+    }
+
+    /// The first matching route's payload, with the values of its path's parameters.
+    public func matchWithParameters(_ request: RouteRequest, variables: some RequestVariableSource) -> (
+        Payload, [(name: String, value: String)]
+    )? {
         if let list = exact[request.path], let found = firstMatching(list, request, variables) {
-            return found
+            return (found, [])
         }
         let utf8 = request.path.utf8
         for length in prefixLengths where length <= utf8.count {
             let prefix = String(Substring(utf8.prefix(length)))
-            if let list = prefixes[prefix], let found = firstMatching(list, request, variables) {
-                return found
+            guard let list = prefixes[prefix] else { continue }
+            for candidate in list {
+                var parameters: [(name: String, value: String)] = []
+                if let segments = candidate.segments {
+                    guard let found = RoutePredicate.parameters(of: request.path, matching: segments) else { continue }
+                    parameters = found
+                }
+                let entry = entries[candidate.entry]
+                if Self.holds(entry.predicate, request, variables) { return (entry.payload, parameters) }
             }
         }
         return nil
@@ -72,7 +101,9 @@ public struct RouteMatcher<Payload: Sendable>: Sendable {
         if let list = exact[request.path], list.contains(where: needs) { return true }
         let utf8 = request.path.utf8
         for length in prefixLengths where length <= utf8.count {
-            if let list = prefixes[String(Substring(utf8.prefix(length)))], list.contains(where: needs) { return true }
+            if let list = prefixes[String(Substring(utf8.prefix(length)))], list.contains(where: { needs($0.entry) }) {
+                return true
+            }
         }
         return false
     }

@@ -5,6 +5,18 @@ public struct RoutePredicate: Sendable {
         case exact(String)
         /// `/v1/*` matches every path starting with `/v1/`.
         case prefix(String)
+        /// `/users/:id/posts` or `/files/*path`: `prefix` is the literal text before the first
+        /// parameter, `segments` the whole path's segments.
+        case parameterized(prefix: String, segments: [PathSegment])
+    }
+
+    /// One `/`-separated segment of a parameterized route path (radixtree's semantics).
+    public enum PathSegment: Sendable, Hashable {
+        case literal(Substring)
+        /// `:name`: one non-empty segment.
+        case parameter(String)
+        /// `*name`: the rest of the path, slashes included (last segment only).
+        case rest(String)
     }
 
     public enum HostPattern: Sendable, Hashable {
@@ -50,8 +62,53 @@ public struct RoutePredicate: Sendable {
 
     /// Parses a route path the way APISIX's radixtree reads it: a trailing `*` makes a prefix.
     public static func uriPattern(_ text: String) -> URIPattern {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        var segments: [PathSegment] = []
+        var prefixEnd: String.Index?
+        var offset = text.startIndex
+        for (i, part) in parts.enumerated() {
+            if part.count > 1 && part.first == ":" {
+                segments.append(.parameter(String(part.dropFirst())))
+                prefixEnd = prefixEnd ?? offset
+            } else if part.count > 1 && part.first == "*" && i == parts.count - 1 {
+                segments.append(.rest(String(part.dropFirst())))
+                prefixEnd = prefixEnd ?? offset
+            } else {
+                segments.append(.literal(part))
+            }
+            offset = part.endIndex < text.endIndex ? text.index(after: part.endIndex) : text.endIndex
+        }
+        if let prefixEnd { return .parameterized(prefix: String(text[..<prefixEnd]), segments: segments) }
         if text.hasSuffix("*") { return .prefix(String(text.dropLast())) }
         return .exact(text)
+    }
+
+    /// The parameters of `path` when it matches `segments`, else `nil`.
+    public static func parameters(of path: String, matching segments: [PathSegment]) -> [(
+        name: String, value: String
+    )]? {
+        var found: [(name: String, value: String)] = []
+        var rest = Substring(path)
+        for (i, segment) in segments.enumerated() {
+            if i > 0 {
+                guard rest.first == "/" else { return nil }
+                rest = rest.dropFirst()
+            }
+            let end = rest.firstIndex(of: "/") ?? rest.endIndex
+            switch segment {
+            case .literal(let text):
+                guard rest[..<end] == text else { return nil }
+                rest = rest[end...]
+            case .parameter(let name):
+                guard end > rest.startIndex else { return nil }
+                found.append((name, String(rest[..<end])))
+                rest = rest[end...]
+            case .rest(let name):
+                found.append((name, String(rest)))
+                rest = rest[rest.endIndex...]
+            }
+        }
+        return rest.isEmpty ? found : nil
     }
 
     /// Compiles the matching fields of a validated route (or service hosts) object.

@@ -184,7 +184,7 @@ public struct AccessLogger: Sendable {
         case "upstream_response_time": return x.upstreamResponseTime.map(seconds)
         case "apisix_upstream_response_time":
             return x.logValues[name] ?? x.upstreamResponseTime.map(seconds)
-        case "scheme": return "http"
+        case "scheme": return x.isTLS ? "https" : "http"
         case "server_protocol": return "HTTP/1.1"
         default:
             if let value = loggedValue(of: RequestVariable(name: name), x) ?? x.logValues[name] {

@@ -92,6 +92,15 @@ public struct AdminResponder: HTTPResponder {
                 return try await generic(.services, request.method, Array(segments.dropFirst()), body, request)
             case "upstreams":
                 return try await generic(.upstreams, request.method, Array(segments.dropFirst()), body, request)
+            case "ssls":
+                return try await generic(.ssls, request.method, Array(segments.dropFirst()), body, request)
+            case "consumer_groups", "plugin_configs", "global_rules":
+                let kind = ResourceKind(rawValue: resource) ?? .globalRules
+                if request.method == .post {
+                    return (405, ["error_msg": .string("not supported `POST` method for \(kind.singular)")])
+                }
+                return try await generic(kind, request.method, Array(segments.dropFirst()), body, request)
+            case "secrets": return try await secrets(request.method, Array(segments.dropFirst()), body, request)
             case "plugin_metadata":
                 return try await metadata(request.method, Array(segments.dropFirst()), body, request)
             case "consumers": return try await consumers(request.method, Array(segments.dropFirst()), body, request)
@@ -130,31 +139,74 @@ public struct AdminResponder: HTTPResponder {
 
     // MARK: - Envelopes
 
+    /// What the Admin API shows of a stored value: secrets masked (``SensitiveFields``).
+    private func shown(_ record: StoredResource) -> JSONValue {
+        manager.sensitive.masked(record.kind, record.value)
+    }
+
     private func item(_ record: StoredResource) -> JSONValue {
         [
-            "key": .string(record.key), "value": record.value, "createdIndex": .int(record.createdIndex),
+            "key": .string(record.key), "value": shown(record), "createdIndex": .int(record.createdIndex),
             "modifiedIndex": .int(record.modifiedIndex),
         ]
     }
 
     private func written(_ record: StoredResource, created: Bool) -> (Int, JSONValue) {
-        (created ? 201 : 200, ["key": .string(record.key), "value": record.value])
+        (created ? 201 : 200, ["key": .string(record.key), "value": shown(record)])
     }
 
+    /// A list as APISIX 3 answers it: `name` and `uri` are regular expressions matched
+    /// against the object's name and uri(s), `label` names a label key, `filter` holds
+    /// `field=value` pairs (`service_id`, `upstream_id`); `total` counts what the filters kept,
+    /// and `page` with `page_size` (10–500) pages it in creation order.
     private func list(_ records: [StoredResource], _ request: Request) throws(Rejection) -> (Int, JSONValue) {
         let params = request.uri.queryParameters
-        var page = records
-        if let sizeText = params["page_size"] {
+        func regex(_ name: String) throws(Rejection) -> NSRegularExpression? {
+            guard let text = params[Substring(name)].map(String.init) else { return nil }
+            do { return try NSRegularExpression(pattern: text) } catch {
+                throw .badRequest("invalid regular expression in \(name): \(text)")
+            }
+        }
+        let namePattern = try regex("name")
+        let uriPattern = try regex("uri")
+        let label = params["label"].map(String.init)
+        var fieldFilters: [(String, String)] = []
+        if let filter = params["filter"] {
+            for pair in filter.split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, ["service_id", "upstream_id"].contains(String(parts[0])) else { continue }
+                fieldFilters.append((String(parts[0]), String(parts[1]).removingPercentEncoding ?? String(parts[1])))
+            }
+        }
+        func matches(_ regex: NSRegularExpression, _ text: String?) -> Bool {
+            guard let text else { return false }
+            return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+        let kept = records.filter { record in
+            let value = record.value
+            if let namePattern, !matches(namePattern, value["name"]?.stringValue) { return false }
+            if let label, value["labels"]?[label] == nil { return false }
+            if let uriPattern {
+                let uris = [value["uri"]?.stringValue] + (value["uris"]?.arrayValue ?? []).map(\.stringValue)
+                if !uris.contains(where: { matches(uriPattern, $0) }) { return false }
+            }
+            for (field, wanted) in fieldFilters where value[field].map(ConfigValidator.idString) != wanted {
+                return false
+            }
+            return true
+        }
+        var page = kept
+        if let sizeText = params["page_size"], let pageText = params["page"] {
             guard let size = Int(sizeText), (10...500).contains(size) else {
                 throw .badRequest("page_size must be between 10 and 500")
             }
             // A page past the end is empty; the skip is bounded before multiplying, so no page
             // number (up to Int.max) can overflow.
-            let number = max(1, params["page"].flatMap { Int($0) } ?? 1)
-            let skip = min(number - 1, records.count) * size
-            page = Array(records.dropFirst(skip).prefix(size))
+            let number = max(1, Int(pageText) ?? 1)
+            let skip = min(number - 1, kept.count) * size
+            page = Array(kept.dropFirst(skip).prefix(size))
         }
-        return (200, ["total": .int(records.count), "list": .array(page.map(item))])
+        return (200, ["total": .int(kept.count), "list": .array(page.map(item))])
     }
 
     private func notFound() -> Rejection { Rejection(404, ["message": "Key not found"]) }
@@ -199,7 +251,7 @@ public struct AdminResponder: HTTPResponder {
             guard let id, let patch = body else { throw unsupported() }
             if rest.count == 1 { try forbidTimestamps(patch) }
             let record = try await manager.patch(kind, id: id, subPath: Array(rest.dropFirst()), patch: patch)
-            return (200, ["key": .string(record.key), "value": record.value])
+            return (200, ["key": .string(record.key), "value": shown(record)])
         case .delete:
             guard let id, rest.count == 1 else { throw unsupported() }
             let deleted = try await manager.delete(kind, id: id)
@@ -277,6 +329,45 @@ public struct AdminResponder: HTTPResponder {
         case .delete:
             guard let fullID, rest.count == 1 else { throw unsupported() }
             let deleted = try await manager.delete(.credentials, id: fullID)
+            return (200, ["deleted": "1", "key": .string(deleted.key)])
+        default:
+            throw unsupported()
+        }
+    }
+
+    // MARK: - Secrets
+
+    /// `/secrets/<manager>/<id>`; the stored id is `<manager>/<id>` as in APISIX.
+    private func secrets(_ method: HTTPRequest.Method, _ rest: [String], _ body: JSONValue?, _ request: Request)
+        async throws(Rejection) -> (Int, JSONValue)
+    {
+        let state = await manager.state
+        if method == .get && rest.count <= 1 {
+            let all = state.list(.secrets)
+            return try list(rest.isEmpty ? all : all.filter { $0.id.hasPrefix("\(rest[0])/") }, request)
+        }
+        guard rest.count == 2 || (rest.count > 2 && method == .patch) else {
+            if method == .put || method == .delete { throw .badRequest("no secret id") }
+            throw unsupported()
+        }
+        let id = "\(rest[0])/\(rest[1])"
+        switch method {
+        case .get:
+            guard let record = state[.secrets, id] else { throw notFound() }
+            return (200, item(record))
+        case .put:
+            guard var value = body else { throw unsupported() }
+            try forbidTimestamps(value)
+            value["id"] = .string(id)
+            let (record, created) = try await manager.put(.secrets, id: id, value: value)
+            return written(record, created: created)
+        case .patch:
+            guard let patch = body else { throw unsupported() }
+            if rest.count == 2 { try forbidTimestamps(patch) }
+            let record = try await manager.patch(.secrets, id: id, subPath: Array(rest.dropFirst(2)), patch: patch)
+            return (200, ["key": .string(record.key), "value": shown(record)])
+        case .delete:
+            let deleted = try await manager.delete(.secrets, id: id)
             return (200, ["deleted": "1", "key": .string(deleted.key)])
         default:
             throw unsupported()

@@ -16,6 +16,10 @@ public actor ConfigManager {
     public let validator: ConfigValidator
     public let compiler: SnapshotCompiler
     public let holder: SnapshotHolder
+    /// The secret fields of configuration: masked by the Admin API, sealed in the store.
+    public let sensitive: SensitiveFields
+    let encryption: FieldEncryption
+    let secrets: SecretResolver
     private let logger: Logger
     public private(set) var state = ConfigState()
     /// How many externally changed configurations were refused as invalid (the previous one
@@ -26,9 +30,15 @@ public actor ConfigManager {
     private var writing = false
     private var waitingWriters: [CheckedContinuation<Void, Never>] = []
 
-    public init(store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, services: GatewayServices) {
+    public init(
+        store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, services: GatewayServices,
+        keyring: [[UInt8]] = [], environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.store = store
-        self.validator = ConfigValidator(catalog: registry.catalog)
+        self.validator = ConfigValidator(catalog: registry.catalog, certificateCheck: TLSCertificates.check)
+        self.sensitive = SensitiveFields(catalog: registry.catalog)
+        self.encryption = FieldEncryption(keyring: keyring, fields: sensitive)
+        self.secrets = SecretResolver(clients: services.clients, environment: environment)
         self.compiler = SnapshotCompiler(registry: registry, services: services)
         self.holder = holder
         self.logger = services.logger
@@ -54,16 +64,46 @@ public actor ConfigManager {
 
     /// Kinds in the order their references need them.
     static let dependencyOrder: [ResourceKind] = [
-        .upstreams, .services, .consumers, .credentials, .routes, .pluginMetadata,
+        .secrets, .ssls, .upstreams, .services, .pluginConfigs, .consumerGroups, .consumers, .credentials, .routes,
+        .globalRules, .pluginMetadata,
     ]
 
     /// Loads the store and publishes the first snapshot. With `strict`, an invalid object is a
     /// startup error (standalone files); otherwise it is logged and skipped (it stays stored).
     public func start(strict: Bool) async throws {
-        let records = try await store.loadAll()
+        let stored = try await store.loadAll()
+        let records = opened(stored)
         state = try buildState(records, strict: strict)
         ids = IDGenerator(last: state.revision)
-        publish()
+        try await resealIfNeeded(stored)
+        await publish()
+    }
+
+    /// Records as read from the store, their sealed fields opened. One that cannot be opened
+    /// (no key of the keyring fits) is logged and left out; it stays in the store.
+    private func opened(_ records: [StoredResource]) -> [StoredResource] {
+        records.compactMap { record in
+            do { return try encryption.open(record) } catch {
+                logger.error("\(error); it is kept in the store but not used")
+                return nil
+            }
+        }
+    }
+
+    /// With a keyring, a store written before encryption was turned on (or sealed with a key
+    /// that is no longer first) is sealed anew with the first key at start, so its secrets are
+    /// in clear on disk no longer than until the next start. Only for a store of this process
+    /// alone: cluster nodes seal on their next write.
+    private func resealIfNeeded(_ stored: [StoredResource]) async throws {
+        guard encryption.isEnabled, store.isWritable, !(store is PostgresConfigStore) else { return }
+        var changes: [StoreChange] = []
+        for record in stored where encryption.needsReseal(record) {
+            guard let current = state[record.kind, record.id] else { continue }
+            changes.append(.put(encryption.seal(current)))
+        }
+        guard !changes.isEmpty else { return }
+        try await store.apply(changes)
+        logger.notice("sealed the secret fields of \(changes.count) stored objects with the first key of the keyring")
     }
 
     /// Replaces everything with new store content (standalone file edited, another node of a
@@ -77,13 +117,14 @@ public actor ConfigManager {
             // A shared store is read now, under the write lock: never older than this node's
             // own last write.
             if let fresh = try await store.latest() { records = fresh }
+            records = opened(records)
         } catch {
             logger.error("configuration not reloaded from \(store.location): \(error)")
             return
         }
         do {
             state = try buildState(records, strict: true)
-            publish()
+            await publish()
             logger.info("configuration reloaded from \(store.location): \(records.count) objects")
         } catch {
             rejectedReloads += 1
@@ -119,10 +160,13 @@ public actor ConfigManager {
         return built
     }
 
-    /// Compiles and swaps in a new snapshot, then starts and stops health checkers to match it.
-    private func publish() {
+    /// Resolves secret references, compiles and swaps in a new snapshot, then starts and stops
+    /// health checkers to match it.
+    private func publish() async {
+        let values = await secrets.resolve(state)
+        for failure in values.failures.values { logger.error("\(failure)") }
         let generation = compiler.health.beginGeneration()
-        holder.store(compiler.compile(state))
+        holder.store(compiler.compile(state, secrets: values))
         compiler.health.commit(generation)
     }
 
@@ -215,11 +259,27 @@ public actor ConfigManager {
             throw .badRequest("invalid configuration: nesting deeper than \(Self.maximumDepth) levels")
         }
         let existing = state[kind, id]
+        var value = value
+        do {
+            value = try sensitive.restoringMasks(kind, new: value, old: existing?.value)
+        } catch {
+            throw .badRequest("invalid configuration: \(error.message)")
+        }
         var validated: JSONValue
         do {
             validated = try validator.validate(kind, id: id, value: value, state: state)
         } catch {
             throw .badRequest(error.message)
+        }
+        // A reference that cannot be resolved now is refused with its name, rather than
+        // stored and silently left out of the data plane.
+        var references = Set<String>()
+        SecretResolver.collect(validated["plugins"], into: &references)
+        if !references.isEmpty {
+            let resolved = await secrets.resolve(references, state: state)
+            if let failure = resolved.failures.values.sorted(by: { $0.reference < $1.reference }).first {
+                throw .badRequest(failure.description)
+            }
         }
         let now = Int(Date().timeIntervalSince1970)
         validated["create_time"] = existing?.value["create_time"] ?? .int(now)
@@ -230,7 +290,7 @@ public actor ConfigManager {
             kind: kind, id: id, value: validated, createdIndex: existing?.createdIndex ?? index, modifiedIndex: index)
         try await persist([.put(record)])
         state.set(record)
-        publish()
+        await publish()
         return (record, existing == nil)
     }
 
@@ -247,6 +307,18 @@ public actor ConfigManager {
 
     private func deleteLocked(_ kind: ResourceKind, id: String) async throws(Rejection) -> StoredResource {
         guard let existing = state[kind, id] else { throw Rejection(404, ["message": "Key not found"]) }
+        let users: [ResourceKind: (field: String, kinds: [ResourceKind])] = [
+            .pluginConfigs: ("plugin_config_id", [.routes]), .consumerGroups: ("group_id", [.consumers]),
+        ]
+        if let (field, kinds) = users[kind] {
+            for kindUsing in kinds {
+                for user in state.list(kindUsing) where user.value[field].map(ConfigValidator.idString) == id {
+                    throw .badRequest(
+                        "can not delete this \(kind.singular), \(user.kind.singular) [\(user.id)] is still using it now"
+                    )
+                }
+            }
+        }
         if kind == .upstreams || kind == .services {
             let field = kind == .upstreams ? "upstream_id" : "service_id"
             for user in state.list(.routes) + state.list(.services)
@@ -263,18 +335,22 @@ public actor ConfigManager {
         for change in changes {
             if case .delete(let k, let i) = change { state.remove(k, i) }
         }
-        publish()
+        await publish()
         return existing
     }
 
     private func persist(_ changes: [StoreChange]) async throws(Rejection) {
         do {
-            try await store.apply(changes)
+            try await store.apply(
+                changes.map { change in
+                    if case .put(let record) = change { return .put(encryption.seal(record)) }
+                    return change
+                })
         } catch is StoreConflict {
             // Another node wrote first: take its configuration, then the caller validates again.
-            if let records = try? await store.latest(), let fresh = try? buildState(records, strict: false) {
+            if let records = try? await store.latest(), let fresh = try? buildState(opened(records), strict: false) {
                 state = fresh
-                publish()
+                await publish()
             }
             throw Self.conflict
         } catch let error as StoreUnavailable {

@@ -18,6 +18,8 @@ public struct DataPlaneResponder: HTTPResponder {
     let maxBodySizeBeforeAuth: Int
     let metrics: GatewayMetrics
     let logger: Logger
+    /// Whether this responder serves a TLS listener (`$scheme`, `X-Forwarded-Proto`).
+    var tls = false
 
     public init(
         holder: SnapshotHolder, proxy: UpstreamProxy, accessLogger: AccessLogger?, maxBodySize: Int,
@@ -36,6 +38,7 @@ public struct DataPlaneResponder: HTTPResponder {
         let exchange = Exchange(
             request: request, remote: context.remoteAddress, snapshot: holder.load(), maxBodySize: maxBodySize)
         exchange.channel = context.channel
+        exchange.isTLS = tls
         // Handled in a task of its own, which ends with the handling: a task's allocator keeps
         // the memory its deepest async frames needed (the plugins, the attempts) until the task
         // ends, and a stream's relay then runs for minutes in the connection's task.
@@ -86,22 +89,31 @@ public struct DataPlaneResponder: HTTPResponder {
             // A body that is not JSON just matches no `post_arg`.
             _ = try? await exchange.parsedJSONBody()
         }
-        guard let route = snapshot.router.match(routeRequest, variables: exchange) else {
+        // Global rules run first in each phase, as in APISIX: their rewrite and access, then the
+        // route's. They run for requests no route matches too (before the 404).
+        let global = snapshot.globalRules
+        slots = global
+        guard let (route, parameters) = snapshot.router.matchWithParameters(routeRequest, variables: exchange) else {
+            if let response = try await runGlobal(global, exchange) { return response }
             return GatewayResponse.json(.notFound, ["error_msg": "404 Route Not Found"])
         }
         exchange.route = route
-        slots = route.plugins
-        for slot in slots where runs(slot, exchange) {
+        exchange.uriParameters = parameters
+        if let response = try await runGlobal(global, exchange) { return response }
+        var routeSlots = route.plugins
+        slots = global + routeSlots
+        for slot in routeSlots where runs(slot, exchange) {
             if let response = try await slot.handler.rewrite(exchange) { return response }
         }
         if let consumer = exchange.consumer {
-            slots = PluginRegistry.merge(route: slots, consumer: consumer.plugins)
+            routeSlots = PluginRegistry.merge(route: routeSlots, consumer: consumer.plugins)
         }
-        exchange.plugins = slots
-        for slot in slots where runs(slot, exchange) {
+        slots = global + routeSlots
+        exchange.plugins = global.isEmpty ? routeSlots : routeSlots + global
+        for slot in routeSlots where runs(slot, exchange) {
             if let response = try await slot.handler.access(exchange) { return response }
         }
-        for slot in slots where runs(slot, exchange) {
+        for slot in routeSlots where runs(slot, exchange) {
             if let response = try await slot.handler.proxy(exchange) { return response }
         }
         guard let upstream = route.upstream else {
@@ -109,6 +121,17 @@ public struct DataPlaneResponder: HTTPResponder {
                 .serviceUnavailable, ["error_msg": "missing upstream configuration in Route or Service"])
         }
         return await proxy.forward(exchange, to: upstream)
+    }
+
+    /// The rewrite and access phases of the global rules.
+    private func runGlobal(_ global: [PluginSlot], _ exchange: Exchange) async throws -> Response? {
+        for slot in global where runs(slot, exchange) {
+            if let response = try await slot.handler.rewrite(exchange) { return response }
+        }
+        for slot in global where runs(slot, exchange) {
+            if let response = try await slot.handler.access(exchange) { return response }
+        }
+        return nil
     }
 
     private func runs(_ slot: PluginSlot, _ exchange: Exchange) -> Bool {

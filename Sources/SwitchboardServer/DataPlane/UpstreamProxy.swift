@@ -43,7 +43,7 @@ public struct UpstreamProxy: Sendable {
         let forwardedFor = exchange.request.headers[.xForwardedFor].map { "\($0), \(exchange.remoteAddress)" }
         request.headers.replaceOrAdd(name: "X-Forwarded-For", value: forwardedFor ?? exchange.remoteAddress)
         request.headers.replaceOrAdd(name: "X-Real-IP", value: exchange.remoteAddress)
-        request.headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
+        request.headers.replaceOrAdd(name: "X-Forwarded-Proto", value: exchange.isTLS ? "https" : "http")
         if let host = exchange.hostHeader { request.headers.replaceOrAdd(name: "X-Forwarded-Host", value: host) }
         request.headers.replaceOrAdd(name: "X-Request-Id", value: exchange.requestID)
         for (name, value) in exchange.upstreamHeaderEdits {

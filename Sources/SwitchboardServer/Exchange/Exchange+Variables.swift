@@ -11,7 +11,7 @@ extension Exchange: RequestVariableSource {
         case .remoteAddr: return .string(remoteAddress)
         case .remotePort: return .string(String(remotePort))
         case .requestMethod: return .string(method)
-        case .scheme: return .string("http")
+        case .scheme: return .string(isTLS ? "https" : "http")
         case .serverPort: return nil
         case .queryString: return rawQuery.map { .string($0) }
         case .arg(let name): return args[name].map { .string($0) }
@@ -29,8 +29,14 @@ extension Exchange: RequestVariableSource {
             case "route_name": return route?.name.map { .string($0) }
             case "service_id": return route?.serviceID.map { .string($0) }
             case "consumer_name": return consumer.map { .string($0.username) }
+            case "consumer_group_id": return consumer?.groupID.map { .string($0) }
             case "apisix_request_id", "request_id": return .string(requestID)
-            default: return logValues[name].map { .string($0) }
+            default:
+                if name.hasPrefix("uri_param_") {
+                    let key = name.dropFirst("uri_param_".count)
+                    return uriParameters.first { $0.name == key }.map { .string($0.value) }
+                }
+                return logValues[name].map { .string($0) }
             }
         }
     }

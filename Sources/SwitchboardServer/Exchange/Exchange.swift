@@ -33,6 +33,10 @@ public final class Exchange: @unchecked Sendable {
     public internal(set) var route: CompiledRoute?
     public var consumer: CompiledConsumer?
     public var credentialID: String?
+    /// The values of the route path's `:name` and `*name` segments (`$uri_param_<name>`).
+    public var uriParameters: [(name: String, value: String)] = []
+    /// Whether the client reached the gateway over TLS (`$scheme`).
+    public var isTLS = false
     /// Headers plugins add to (or, with `nil`, remove from) the upstream request.
     public var upstreamHeaderEdits: [(HTTPField.Name, String?)] = []
     /// Query arguments plugins remove before proxying (key-auth `hide_credentials`).

@@ -12,16 +12,24 @@ public final class Snapshot: AtomicReference, Sendable {
     /// hash lookup, never a scan of the consumers.
     public let authKeys: [String: [String: AuthIdentity]]
     public let pluginMetadata: [String: JSONValue]
+    /// The plugins of every global rule, by priority: they run for every request, before the
+    /// route's in each phase.
+    public let globalRules: [PluginSlot]
+    /// The `ssls` server certificates, picked by SNI on TLS listeners.
+    public let certificates: CertificateTable
 
     public init(
         revision: Int, router: RouteMatcher<CompiledRoute>, consumers: [String: CompiledConsumer],
-        authKeys: [String: [String: AuthIdentity]], pluginMetadata: [String: JSONValue]
+        authKeys: [String: [String: AuthIdentity]], pluginMetadata: [String: JSONValue],
+        globalRules: [PluginSlot] = [], certificates: CertificateTable = .empty
     ) {
         self.revision = revision
         self.router = router
         self.consumers = consumers
         self.authKeys = authKeys
         self.pluginMetadata = pluginMetadata
+        self.globalRules = globalRules
+        self.certificates = certificates
     }
 
     public static let empty = Snapshot(
@@ -63,13 +71,16 @@ public final class CompiledRoute: Sendable {
 public final class CompiledConsumer: Sendable {
     public let username: String
     public let customID: String?
-    /// The consumer's plugins other than auth plugins, merged over the route's after auth.
+    /// The consumer's plugins other than auth plugins (over its group's), merged over the
+    /// route's after auth.
     public let plugins: [PluginSlot]
+    public let groupID: String?
 
-    public init(username: String, customID: String?, plugins: [PluginSlot]) {
+    public init(username: String, customID: String?, plugins: [PluginSlot], groupID: String? = nil) {
         self.username = username
         self.customID = customID
         self.plugins = plugins
+        self.groupID = groupID
     }
 }
 

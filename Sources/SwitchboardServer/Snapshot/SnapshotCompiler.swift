@@ -20,14 +20,23 @@ public struct SnapshotCompiler: Sendable {
         PluginContext(services: services, parentKey: key)
     }
 
-    public func compile(_ state: ConfigState) -> Snapshot {
+    /// - Parameter secrets: the values of the configuration's secret references; an object
+    ///   whose reference has none is left out (and logged), never compiled with the reference
+    ///   as a literal key.
+    public func compile(_ state: ConfigState, secrets: SecretResolver.Values = .init()) -> Snapshot {
         var routes: [(RoutePredicate, CompiledRoute)] = []
         for record in state.list(.routes) {
             let route = record.value
             if route["status"]?.intValue == 0 { continue }
             do {
                 let service = route["service_id"].flatMap { state[.services, ConfigValidator.idString($0)]?.value }
+                let pluginConfig = route["plugin_config_id"].flatMap {
+                    state[.pluginConfigs, ConfigValidator.idString($0)]?.value
+                }
+                // APISIX's order: the route's own plugins over its plugin config's, both over
+                // its service's.
                 var plugins = service?["plugins"]?.objectValue ?? [:]
+                for (name, config) in pluginConfig?["plugins"]?.objectValue ?? [:] { plugins[name] = config }
                 for (name, config) in route["plugins"]?.objectValue ?? [:] { plugins[name] = config }
                 let upstreamValue =
                     route["upstream"]
@@ -39,7 +48,8 @@ public struct SnapshotCompiler: Sendable {
                 let compiled = CompiledRoute(
                     id: record.id, name: route["name"]?.stringValue,
                     serviceID: route["service_id"].map(ConfigValidator.idString),
-                    plugins: try registry.compile(.object(plugins), scope: .route, context: context(record.key)),
+                    plugins: try registry.compile(
+                        secrets.substitute(.object(plugins)), scope: .route, context: context(record.key)),
                     upstream: upstreamValue.map(CompiledUpstream.init),
                     uriPattern: Self.patterns(route["uri"], route["uris"]),
                     hostPattern: Self.patterns(route["host"], route["hosts"] ?? service?["hosts"]))
@@ -60,14 +70,36 @@ public struct SnapshotCompiler: Sendable {
                 authKeys[name, default: [:]][key] = identity
             }
         }
+        // A group's plugins are compiled once, for the group: an `ai-rate-limiting` there is one
+        // counter for all its members (its parent key is the group's).
+        var groups: [String: [PluginSlot]] = [:]
+        for record in state.list(.consumerGroups) {
+            do {
+                let nonAuth = (record.value["plugins"]?.objectValue ?? [:]).filter { catalog[$0.key]?.isAuth != true }
+                groups[record.id] = try registry.compile(
+                    secrets.substitute(.object(nonAuth)), scope: .consumer, context: context(record.key))
+            } catch {
+                logger.error("consumer group \(record.id) left out of the configuration: \(error)")
+            }
+        }
         for record in state.list(.consumers) {
             let value = record.value
             do {
-                let nonAuth = (value["plugins"]?.objectValue ?? [:]).filter { catalog[$0.key]?.isAuth != true }
+                let plugins = try secrets.substitute(value["plugins"] ?? .object([:]))
+                let nonAuth = (plugins.objectValue ?? [:]).filter { catalog[$0.key]?.isAuth != true }
+                var slots = try registry.compile(.object(nonAuth), scope: .consumer, context: context(record.key))
+                if let groupID = value["group_id"].map(ConfigValidator.idString) {
+                    // A member of a group that could not be compiled is left out too: its
+                    // team quota would otherwise not hold.
+                    guard let groupSlots = groups[groupID] else {
+                        throw SecretResolver.Failure(reference: groupID, reason: "its consumer group is not in force")
+                    }
+                    slots = PluginRegistry.merge(route: groupSlots, consumer: slots)
+                }
                 consumers[record.id] = CompiledConsumer(
-                    username: record.id, customID: value["labels"]?["custom_id"]?.stringValue,
-                    plugins: try registry.compile(.object(nonAuth), scope: .consumer, context: context(record.key)))
-                index(value["plugins"], AuthIdentity(consumer: record.id, credentialID: nil))
+                    username: record.id, customID: value["labels"]?["custom_id"]?.stringValue, plugins: slots,
+                    groupID: value["group_id"].map(ConfigValidator.idString))
+                index(plugins, AuthIdentity(consumer: record.id, credentialID: nil))
             } catch {
                 logger.error("consumer \(record.id) left out of the configuration: \(error)")
             }
@@ -75,7 +107,23 @@ public struct SnapshotCompiler: Sendable {
         for record in state.list(.credentials) {
             let parts = record.id.components(separatedBy: "/credentials/")
             guard parts.count == 2, consumers[parts[0]] != nil else { continue }
-            index(record.value["plugins"], AuthIdentity(consumer: parts[0], credentialID: parts[1]))
+            do {
+                index(
+                    try secrets.substitute(record.value["plugins"] ?? .null),
+                    AuthIdentity(consumer: parts[0], credentialID: parts[1]))
+            } catch {
+                logger.error("credential \(record.id) left out of the configuration: \(error)")
+            }
+        }
+
+        var global: [PluginSlot] = []
+        for record in state.list(.globalRules) {
+            do {
+                global += try registry.compile(
+                    secrets.substitute(record.value["plugins"] ?? .null), scope: .route, context: context(record.key))
+            } catch {
+                logger.error("global rule \(record.id) left out of the configuration: \(error)")
+            }
         }
 
         var metadata: [String: JSONValue] = [:]
@@ -83,7 +131,8 @@ public struct SnapshotCompiler: Sendable {
 
         return Snapshot(
             revision: state.revision, router: RouteMatcher(routes), consumers: consumers, authKeys: authKeys,
-            pluginMetadata: metadata)
+            pluginMetadata: metadata, globalRules: PluginRegistry.sorted(global),
+            certificates: CertificateTable(state, logger: logger))
     }
 
     /// One pattern, or a list joined with commas (bounded by the configuration).

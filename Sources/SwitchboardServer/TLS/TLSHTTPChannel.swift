@@ -1,0 +1,112 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import Logging
+import NIOCore
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+/// A data-plane connection on a TLS listener: the client's SNI picks the certificate from the
+/// current configuration snapshot (so a new `ssls` object is served from the next handshake),
+/// then ALPN picks HTTP/2 or HTTP/1.1 (also for clients that offer no ALPN).
+///
+/// Pipeline: connection watch, SNI reader (buffers the ClientHello until a certificate is
+/// chosen), TLS, protocol negotiation, then Hummingbird's HTTP/1 or HTTP/2 channel.
+struct TLSHTTPChannel: ServerChildChannel {
+    typealias Negotiated = NIONegotiatedHTTPVersion<HTTP1Channel.Value, HTTP2Channel.Value>
+
+    struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<Negotiated>
+        let channel: any Channel
+    }
+
+    let http1: HTTP1Channel
+    let http2: HTTP2Channel
+    let certificates: @Sendable () -> CertificateTable
+    /// A client that has not finished its handshake by then is disconnected (Hummingbird's
+    /// idle timeout only starts once a protocol is chosen).
+    static let handshakeTimeout: TimeAmount = .seconds(10)
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let operations = channel.pipeline.syncOperations
+            try channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.dataPlane)
+            try operations.addHandler(ConnectionCloseObserver(), position: .first)
+            let http1 = self.http1
+            let http2 = self.http2
+            let negotiation = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
+                switch result {
+                case .negotiated("h2"):
+                    return http2.setup(channel: channel, logger: logger).map { .http2($0) }
+                case .negotiated("http/1.1"), .fallback:
+                    return http1.setup(channel: channel, logger: logger).map { .http1_1($0) }
+                case .negotiated:
+                    return channel.close().flatMapThrowing { throw NIOHTTP2Errors.invalidALPNToken() }
+                }
+            }
+            let table = certificates()
+            let sni = ByteToMessageHandler(
+                SNIHandler { result in
+                    var name: String?
+                    if case .hostname(let hostname) = result {
+                        name = hostname.hasSuffix(".") ? String(hostname.dropLast()) : hostname
+                    }
+                    guard let entry = table.entry(for: name) else {
+                        logger.debug("TLS handshake refused: no certificate for \(name ?? "a client without SNI")")
+                        channel.close(promise: nil)
+                        return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLServerHandler(context: entry.context), position: .before(negotiation))
+                    }
+                })
+            try operations.addHandler(sni)
+            try operations.addHandler(negotiation)
+            let timeout = channel.eventLoop.scheduleTask(in: Self.handshakeTimeout) { channel.close(promise: nil) }
+            negotiation.protocolNegotiationResult.whenComplete { _ in timeout.cancel() }
+            return Value(negotiated: negotiation.protocolNegotiationResult, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopExecutor.of(value.channel.eventLoop)) {
+            guard let negotiated = try? await value.negotiated.get() else {
+                value.channel.close(promise: nil)
+                return
+            }
+            switch negotiated {
+            case .http1_1(let connection):
+                let watch = try? value.channel.pipeline.syncOperations.handler(type: ConnectionCloseObserver.self).watch
+                await ConnectionWatch.$current.withValue(watch) {
+                    await http1.handle(value: connection, logger: logger)
+                }
+            case .http2(let connection):
+                // Each stream has its own watch (a client may cancel one stream and keep the
+                // connection): no connection-wide one here.
+                await http2.handle(value: connection, logger: logger)
+            }
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// TLS with SNI-picked certificates and HTTP/2 or HTTP/1.1 by ALPN, handled on the
+    /// connection's event loop like ``http1OnEventLoop(configuration:)``.
+    static func tlsOnEventLoop(
+        configuration: HTTP1Channel.Configuration, certificates: @escaping @Sendable () -> CertificateTable
+    ) -> HTTPServerBuilder {
+        .init { responder in
+            var http2Configuration = HTTP2ChannelConfiguration(
+                idleTimeout: .seconds(75), gracefulCloseTimeout: .seconds(30),
+                streamConfiguration: .init(
+                    additionalChannelHandlers: [ConnectionCloseObserver()], idleTimeout: configuration.idleTimeout))
+            http2Configuration.maxAgeTimeout = nil
+            return TLSHTTPChannel(
+                http1: HTTP1Channel(responder: responder, configuration: configuration),
+                http2: HTTP2Channel(responder: responder, configuration: http2Configuration),
+                certificates: certificates)
+        }
+    }
+}
