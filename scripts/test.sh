@@ -5,7 +5,8 @@
 # official clients) are installed from PyPI into a virtual environment in .build/venv when
 # missing there; that environment's bin directory goes first on PATH, so the tests' `python3`
 # is the venv's.
-# PostgreSQL (for the cluster tests) is started by scripts/postgres.sh, see there.
+# PostgreSQL (for the cluster tests) is started by scripts/postgres.sh, see there. curl with
+# HTTP/2 (for the TLS tests) is installed with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,18 @@ if ! "$venv/bin/python3" -c "import openai, anthropic" 2>/dev/null; then
 fi
 PATH="$PWD/$venv/bin:$PATH"
 export PATH
+
+# The TLS tests drive the gateway with curl over HTTP/2 (curl with nghttp2, Debian's build).
+if ! curl --version 2>/dev/null | grep -q HTTP2; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        echo "== installing curl (with HTTP/2) with apt-get"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
+    else
+        echo "scripts/test.sh: the TLS tests need curl with HTTP/2; install it ('apt-get install curl')" >&2
+        exit 1
+    fi
+fi
 
 echo "== swift format lint"
 swift format lint --strict -r Sources Tests

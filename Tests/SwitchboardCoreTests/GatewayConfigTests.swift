@@ -38,6 +38,30 @@ import Testing
         #expect(throws: GatewayConfig.Error.self) { try GatewayConfig.parse("access_log: {buffer_size: 10}") }
     }
 
+    /// A TLS listener is a mapping beside plain `host:port` strings; the keyring holds 16- or
+    /// 32-byte keys in hexadecimal, from the environment as everywhere, and a bad one is named
+    /// without being echoed.
+    @Test func tlsListenersAndTheKeyring() throws {
+        let text = """
+            proxy:
+              listen: ["0.0.0.0:9080", {listen: "0.0.0.0:9443", tls: true}]
+            data_encryption:
+              keyring: ["${NEW_KEY}", "00112233445566778899aabbccddeeff"]
+            """
+        let config = try GatewayConfig.parse(text, environment: ["NEW_KEY": String(repeating: "ab", count: 32)])
+        #expect(
+            config.proxyListen == [
+                ListenAddress(host: "0.0.0.0", port: 9080), ListenAddress(host: "0.0.0.0", port: 9443, tls: true),
+            ])
+        #expect(config.dataEncryptionKeys.map(\.count) == [32, 16])
+        #expect(config.dataEncryptionKeys[1].first == 0x00 && config.dataEncryptionKeys[1].last == 0xff)
+        #expect(
+            throws: GatewayConfig.Error("config: data_encryption.keyring[0] is not 32 or 64 hexadecimal characters")
+        ) {
+            try GatewayConfig.parse("data_encryption: {keyring: [\"secret-but-not-hex\"]}")
+        }
+    }
+
     @Test(
         arguments: [
             ("proxi:\n  listen: 1", "config: additional properties forbidden, found proxi"),

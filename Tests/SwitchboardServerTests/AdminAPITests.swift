@@ -347,7 +347,7 @@ import Testing
             let paged = try await gw.admin(.GET, "/\(kind)?page=2&page_size=10")
             #expect(paged.json["total"] == 2 && paged.json["list"] == [])
             #expect(
-                (try await gw.admin(.GET, "/\(kind)?page_size=5")).json["error_msg"]
+                (try await gw.admin(.GET, "/\(kind)?page=1&page_size=5")).json["error_msg"]
                     == "page_size must be between 10 and 500")
             let patched = try await gw.admin(.PATCH, "/\(kind)/x", patch)
             #expect(patched.status == 200 && patched.json["value"]?["desc"] == "patched")

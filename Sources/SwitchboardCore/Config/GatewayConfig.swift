@@ -78,7 +78,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public init() {}
 
     /// A config problem, worded as one line for the terminal.
-    public struct Error: Swift.Error, Sendable, CustomStringConvertible {
+    public struct Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
         public var message: String
         public init(_ message: String) { self.message = message }
         public var description: String { message }
@@ -252,7 +252,7 @@ public struct GatewayConfig: Sendable, Equatable {
     }
 
     /// Bytes of an even-length hexadecimal string.
-    static func hexBytes(_ text: String) -> [UInt8]? {
+    public static func hexBytes(_ text: String) -> [UInt8]? {
         let digits = Array(text.utf8)
         guard digits.count % 2 == 0 else { return nil }
         var bytes: [UInt8] = []

@@ -111,7 +111,15 @@ public struct ConfigValidator: Sendable {
     private func validateRouteOrService(_ schema: Schema, _ input: JSONValue, state: ConfigState) throws(Failure)
         -> JSONValue
     {
-        var value = try schemaCheck(schema, input)
+        // A route whose plugins all come from its plugin config needs nothing else (APISIX also
+        // wants `plugins` or an upstream): checked as if it had an empty `plugins`.
+        let pluginsFromConfig =
+            input["plugin_config_id"] != nil
+            && ["plugins", "upstream", "upstream_id", "service_id", "script"].allSatisfy { input[$0] == nil }
+        var checked = input
+        if pluginsFromConfig { checked["plugins"] = .object([:]) }
+        var value = try schemaCheck(schema, checked)
+        if pluginsFromConfig { value["plugins"] = nil }
         if let plugins = try validatePlugins(value["plugins"], scope: .route) { value["plugins"] = plugins }
         if let upstream = value["upstream"] { try checkNodes(upstream) }
         if let vars = value["vars"] {

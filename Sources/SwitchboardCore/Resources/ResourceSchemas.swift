@@ -76,9 +76,7 @@ public enum ResourceSchemas {
     static func routeRequired() -> [Schema] {
         var list: [Schema] = []
         for uri in ["uri", "uris"] {
-            // `plugin_config_id` alone is enough here (APISIX also wants plugins or an upstream):
-            // a route whose AI proxy comes from a plugin config needs nothing else.
-            for other in ["plugins", "upstream", "upstream_id", "service_id", "plugin_config_id"] {
+            for other in ["plugins", "upstream", "upstream_id", "service_id"] {
                 list.append(Schema(required: [other, uri]))
             }
         }
