@@ -57,7 +57,8 @@ struct Serve: AsyncParsableCommand {
         } catch {
             fail("\(error)")
         }
-        let addresses = gatewayConfig.proxyListen.map(\.description).joined(separator: ", ")
+        let addresses = gatewayConfig.proxyListen.map { $0.tls ? "\($0) (TLS, HTTP/2)" : $0.description }
+            .joined(separator: ", ")
         let location = gateway.manager.store.location
         // The startup line is written once every listener is bound, so a startup problem (a
         // port in use) is the only line the process prints.
@@ -67,6 +68,10 @@ struct Serve: AsyncParsableCommand {
             logger.info(
                 "Switchboard \(Switchboard.version): proxy on \(addresses), admin on \(gatewayConfig.adminListen), store \(location)"
             )
+            if gatewayConfig.dataEncryptionKeys.isEmpty, gateway.manager.store.isWritable {
+                logger.notice(
+                    "no data_encryption.keyring: provider and consumer keys are stored as written in \(location)")
+            }
         }
         do {
             try await gateway.run()

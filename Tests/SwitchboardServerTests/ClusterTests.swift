@@ -66,6 +66,43 @@ struct ClusterTests {
         return (dsn, a, b)
     }
 
+    /// Nodes sharing a keyring: what one writes sealed, the other opens and serves; the
+    /// database never holds the provider key in clear.
+    @Test func sealedSecretsAreSharedByNodesWithTheKeyring() async throws {
+        try await withFixture { fx in
+            let dsn = try await TestPostgres.freshDatabase()
+            let keyring = [GatewayConfig.hexBytes(String(repeating: "5a", count: 32)) ?? []]
+            func sealedNode() async throws -> TestGateway {
+                try await fx.own(
+                    TestGateway.start { config, _ in
+                        config.store = .postgres(dsn)
+                        config.dataEncryptionKeys = keyring
+                    })
+            }
+            let a = try await sealedNode()
+            let b = try await sealedNode()
+            let llm = try await fx.own(FakeLLM.start(name: "llm"))
+            llm.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "m")) }
+            let route = """
+                {"uri":"/chat","plugins":{"ai-proxy-multi":{"instances":[{"name":"x","provider":"openai","weight":1,
+                 "auth":{"header":{"Authorization":"Bearer sk-cluster-999"}},"override":{"endpoint":"\(llm.endpoint)"}}]}}}
+                """
+            #expect(try await a.admin(.PUT, "/routes/chat", route).status == 201)
+            let served = try await eventually {
+                try await b.proxy(
+                    .POST, "/chat", body: #"{"messages":[{"role":"user","content":"hi"}]}"#,
+                    headers: [("Content-Type", "application/json")]
+                ).status == 200
+            }
+            #expect(served)
+            #expect(llm.requests.last?.headers[.authorization] == "Bearer sk-cluster-999")
+            let stored = try await TestPostgres.value(
+                on: dsn, "SELECT value FROM switchboard_resources WHERE kind = 'routes' AND id = 'chat'")
+            #expect(stored?.contains("$aes-gcm$") == true)
+            #expect(stored?.contains("sk-cluster-999") == false)
+        }
+    }
+
     @Test func aWriteOnOneNodeIsServedByTheOther() async throws {
         try await withFixture { fx in
             let (_, a, b) = try await twoNodesServingTheMock(fx)

@@ -208,6 +208,75 @@ struct TestCA {
         }
     }
 
+    /// A client that resets one HTTP/2 stream cancels that request's upstream call; the
+    /// connection and its other requests go on.
+    @Test func resettingAnHTTP2StreamCancelsOnlyThatRequest() async throws {
+        try await withFixture { fx in
+            let f = try await fx.own(
+                AIFixture.start { config, _ in
+                    config.proxyListen = [ListenAddress(host: "127.0.0.1", port: 0, tls: true)]
+                })
+            let port = try f.gw.port("proxy0")
+            let ca = try TestCA()
+            let a = try ca.issue(["ai.example.test"])
+            #expect(
+                try await f.gw.admin(.PUT, "/ssls/a", Self.ssl(a.cert, a.key, snis: ["ai.example.test"])).status == 201)
+            let events = Array(FakeLLM.chatStream(model: "m", words: ["a"], includeUsage: false).prefix(2))
+            let calls = Counter()
+            f.a.reply { _ in
+                calls.next() == 0
+                    ? .sse(events: events, end: .hang) : .json(status: 200, body: FakeLLM.completion(model: "m"))
+            }
+            try await f.route("{\"instances\":[\(f.instance("a", f.a))]}")
+            let client = try Self.client(ca, names: ["ai.example.test"])
+            let url = "https://ai.example.test:\(port)/anything"
+            let stream = Task {
+                var request = HTTPClientRequest(url: url)
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: streamBody))
+                let response = try await client.execute(request, timeout: .seconds(30))
+                #expect(response.version == .http2)
+                for try await chunk in response.body where String(buffer: chunk).contains("\"a\"") { return }
+            }
+            try await stream.value
+            let disconnects = f.a.disconnects
+            let noticed = try await within(10) {
+                var iterator = disconnects.makeAsyncIterator()
+                return await iterator.next() != nil
+            }
+            #expect(noticed, "the upstream call of the reset stream was cancelled")
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"messages":[{"role":"user","content":"hi"}]}"#))
+            let next = try await client.execute(request, timeout: .seconds(10))
+            #expect(next.status == .ok && next.version == .http2)
+            _ = try await next.body.collect(upTo: 1 << 20)
+            try await client.shutdown()
+        }
+    }
+
+    /// A plain upstream behind a TLS listener is told the client came over https.
+    @Test func upstreamsSeeTheHTTPSScheme() async throws {
+        try await withFixture { fx in
+            let gw = try await fx.own(Self.tlsGateway())
+            let upstream = try await fx.own(FakeUpstream.start(name: "u"))
+            let ca = try TestCA()
+            let a = try ca.issue(["a.example.test"])
+            #expect(
+                try await gw.admin(.PUT, "/ssls/a", Self.ssl(a.cert, a.key, snis: ["a.example.test"])).status == 201)
+            let route = #"{"uri":"/api/*","upstream":{"nodes":{"\#(upstream.address)":1}}}"#
+            #expect(try await gw.admin(.PUT, "/routes/api", route).status == 201)
+            let client = try Self.client(ca, names: ["a.example.test"])
+            #expect(try await Self.get(client, "https://a.example.test:\(try gw.port("proxy1"))/api/x").status == 200)
+            try await client.shutdown()
+            #expect(try await gw.proxy(.GET, "/api/y").status == 200)
+            let schemes = upstream.requests.map { $0.headers[.init("X-Forwarded-Proto")!] }
+            #expect(schemes == ["https", "http"])
+        }
+    }
+
     /// A certificate with a client CA requires a client certificate that CA issued.
     @Test func mutualTLSRequiresAClientCertificate() async throws {
         try await withFixture { fx in

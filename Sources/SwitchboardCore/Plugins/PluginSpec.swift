@@ -30,9 +30,10 @@ public struct PluginSpec: Sendable {
 
     public init(
         name: String, priority: Int, isAuth: Bool = false, schema: Schema, consumerSchema: Schema? = nil,
-        metadataSchema: Schema? = nil, uniqueConsumerField: String? = nil,
+        metadataSchema: Schema? = nil, uniqueConsumerField: String? = nil, sensitivePaths: [[String]] = [],
         check: (@Sendable (JSONValue) throws(SchemaError) -> JSONValue)? = nil
     ) {
+        self.sensitivePaths = sensitivePaths
         self.name = name
         self.priority = priority
         self.isAuth = isAuth

@@ -6,13 +6,10 @@ public struct AIProxyMultiPlugin: Plugin {
     public static let name = "ai-proxy-multi"
     public static let priority = 1041
 
-    public let spec: PluginSpec = {
-        var spec = PluginSpec(
-            name: AIProxyMultiPlugin.name, priority: AIProxyMultiPlugin.priority, schema: AIProxySchemas.multi,
-            check: { (config) throws(SchemaError) in try AIProxySchemas.checkMulti(config) })
-        spec.sensitivePaths = AIProxySchemas.multiSecrets
-        return spec
-    }()
+    public let spec = PluginSpec(
+        name: AIProxyMultiPlugin.name, priority: AIProxyMultiPlugin.priority, schema: AIProxySchemas.multi,
+        sensitivePaths: AIProxySchemas.multiSecrets,
+        check: { (config) throws(SchemaError) in try AIProxySchemas.checkMulti(config) })
 
     public init() {}
 
@@ -30,13 +27,10 @@ public struct AIProxyPlugin: Plugin {
     public static let name = "ai-proxy"
     public static let priority = 1040
 
-    public let spec: PluginSpec = {
-        var spec = PluginSpec(
-            name: AIProxyPlugin.name, priority: AIProxyPlugin.priority, schema: AIProxySchemas.single,
-            check: { (config) throws(SchemaError) in try AIProxySchemas.checkSingle(config) })
-        spec.sensitivePaths = AIProxySchemas.singleSecrets
-        return spec
-    }()
+    public let spec = PluginSpec(
+        name: AIProxyPlugin.name, priority: AIProxyPlugin.priority, schema: AIProxySchemas.single,
+        sensitivePaths: AIProxySchemas.singleSecrets,
+        check: { (config) throws(SchemaError) in try AIProxySchemas.checkSingle(config) })
 
     public init() {}
 
