@@ -171,19 +171,25 @@ struct TestCA {
         }
     }
 
+    /// An AI fixture whose gateway listens only with TLS, serving `ai.example.test` with a
+    /// certificate of the returned CA.
+    static func tlsAIFixture(_ fx: Fixtures) async throws -> (AIFixture, Int, TestCA) {
+        let f = try await fx.own(
+            AIFixture.start { config, _ in
+                config.proxyListen = [ListenAddress(host: "127.0.0.1", port: 0, tls: true)]
+            })
+        let ca = try TestCA()
+        let a = try ca.issue(["ai.example.test"])
+        let stored = try await f.gw.admin(.PUT, "/ssls/a", Self.ssl(a.cert, a.key, snis: ["ai.example.test"]))
+        #expect(stored.status == 201)
+        return (f, try f.gw.port("proxy0"), ca)
+    }
+
     /// curl over HTTP/2 streams a chat completion through the gateway: every event arrives, in
     /// order.
     @Test func curlStreamsOverHTTP2() async throws {
         try await withFixture { fx in
-            let f = try await fx.own(
-                AIFixture.start { config, _ in
-                    config.proxyListen = [ListenAddress(host: "127.0.0.1", port: 0, tls: true)]
-                })
-            let port = try f.gw.port("proxy0")
-            let ca = try TestCA()
-            let a = try ca.issue(["ai.example.test"])
-            #expect(
-                try await f.gw.admin(.PUT, "/ssls/a", Self.ssl(a.cert, a.key, snis: ["ai.example.test"])).status == 201)
+            let (f, port, ca) = try await Self.tlsAIFixture(fx)
             f.a.reply { _ in
                 .sse(events: FakeLLM.chatStream(model: "m", words: ["one", " two", " three"], includeUsage: true))
             }
@@ -212,15 +218,7 @@ struct TestCA {
     /// connection and its other requests go on.
     @Test func resettingAnHTTP2StreamCancelsOnlyThatRequest() async throws {
         try await withFixture { fx in
-            let f = try await fx.own(
-                AIFixture.start { config, _ in
-                    config.proxyListen = [ListenAddress(host: "127.0.0.1", port: 0, tls: true)]
-                })
-            let port = try f.gw.port("proxy0")
-            let ca = try TestCA()
-            let a = try ca.issue(["ai.example.test"])
-            #expect(
-                try await f.gw.admin(.PUT, "/ssls/a", Self.ssl(a.cert, a.key, snis: ["ai.example.test"])).status == 201)
+            let (f, port, ca) = try await Self.tlsAIFixture(fx)
             let events = Array(FakeLLM.chatStream(model: "m", words: ["a"], includeUsage: false).prefix(2))
             let calls = Counter()
             f.a.reply { _ in
