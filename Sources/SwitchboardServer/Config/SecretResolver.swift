@@ -83,9 +83,19 @@ public final class SecretResolver: Sendable {
         }
     }
 
-    /// Resolves every reference of `state` (Vault reads run concurrently).
+    /// Resolves every reference of `state` (Vault reads run concurrently), and forgets the
+    /// values of references the configuration no longer has.
     public func resolve(_ state: ConfigState) async -> Values {
-        await resolve(Self.references(in: state), state: state)
+        let references = Self.references(in: state)
+        let values = await resolve(references, state: state)
+        cache.withLock { cache in cache = cache.filter { references.contains(Self.reference(ofCacheKey: $0.key)) } }
+        return values
+    }
+
+    /// The reference a cache key (`<reference>#<revision>`) is for.
+    private static func reference(ofCacheKey key: String) -> String {
+        guard let hash = key.lastIndex(of: "#") else { return key }
+        return String(key[..<hash])
     }
 
     /// Resolves `references` against the `secrets` objects of `state`.
@@ -125,7 +135,11 @@ public final class SecretResolver: Sendable {
         let field = String(path[path.count - 1])
         switch await readVault(secret.value, path: mainPath, field: field) {
         case .success(let value):
-            cache.withLock { $0[cacheKey] = value }
+            cache.withLock { cache in
+                // A value read for an earlier revision of the secrets object is no longer used.
+                cache = cache.filter { Self.reference(ofCacheKey: $0.key) != reference }
+                cache[cacheKey] = value
+            }
             return .success(value)
         case .failure(let reason):
             return fail(reason.description)

@@ -8,6 +8,7 @@ import SwitchboardCore
 public struct SnapshotCompiler: Sendable {
     public let registry: PluginRegistry
     public let services: GatewayServices
+    let certificateContexts = CertificateContexts()
     var logger: Logger { services.logger }
     public var health: HealthRegistry { services.health }
 
@@ -132,7 +133,7 @@ public struct SnapshotCompiler: Sendable {
         return Snapshot(
             revision: state.revision, router: RouteMatcher(routes), consumers: consumers, authKeys: authKeys,
             pluginMetadata: metadata, globalRules: PluginRegistry.sorted(global),
-            certificates: CertificateTable(state, logger: logger))
+            certificates: CertificateTable(state, cache: certificateContexts, logger: logger))
     }
 
     /// One pattern, or a list joined with commas (bounded by the configuration).

@@ -1,6 +1,7 @@
 import Logging
 import NIOSSL
 import SwitchboardCore
+import Synchronization
 
 /// The server certificates of the `ssls` resource, compiled into TLS contexts once per
 /// configuration and looked up by the client's SNI on every TLS handshake: an exact name first,
@@ -23,12 +24,17 @@ public struct CertificateTable: Sendable {
 
     public var isEmpty: Bool { exact.isEmpty && wildcard.isEmpty }
 
-    init(_ state: ConfigState, logger: Logger) {
+    /// - Parameter cache: contexts of earlier compiles, by object and revision: a configuration
+    ///   change elsewhere does not build every TLS context again.
+    init(_ state: ConfigState, cache: CertificateContexts, logger: Logger) {
+        var used = Set<String>()
         for record in state.list(.ssls) {
             let value = record.value
             guard value["status"]?.intValue != 0, value["type"]?.stringValue ?? "server" == "server" else { continue }
             do {
-                let entry = try Self.entry(record.id, value)
+                let key = "\(record.id)#\(record.modifiedIndex)"
+                used.insert(key)
+                let entry = try cache.entry(key) { () throws -> Entry in try Self.entry(record.id, value) }
                 let names = value["snis"]?.arrayValue?.compactMap(\.stringValue) ?? [value["sni"]?.stringValue ?? ""]
                 for name in names.map({ $0.lowercased() }) where !name.isEmpty {
                     if name.hasPrefix("*.") {
@@ -41,6 +47,7 @@ public struct CertificateTable: Sendable {
                 logger.error("ssl \(record.id) left out of the configuration: \(error)")
             }
         }
+        cache.keep(only: used)
     }
 
     static func entry(_ id: String, _ value: JSONValue) throws -> Entry {
@@ -69,5 +76,24 @@ public struct CertificateTable: Sendable {
         if let found = exact[name] { return found }
         guard let dot = name.firstIndex(of: ".") else { return nil }
         return wildcard[String(name[name.index(after: dot)...])]
+    }
+}
+
+/// The TLS contexts built so far, kept across configuration compiles (see
+/// ``CertificateTable/init(_:cache:logger:)``).
+final class CertificateContexts: Sendable {
+    private let entries = Mutex<[String: CertificateTable.Entry]>([:])
+
+    init() {}
+
+    func entry(_ key: String, make: () throws -> CertificateTable.Entry) throws -> CertificateTable.Entry {
+        if let found = entries.withLock({ $0[key] }) { return found }
+        let made = try make()
+        entries.withLock { $0[key] = made }
+        return made
+    }
+
+    func keep(only keys: Set<String>) {
+        entries.withLock { entries in entries = entries.filter { keys.contains($0.key) } }
     }
 }
