@@ -68,7 +68,8 @@ public final class Gateway: Sendable {
         let registry =
             registry ?? .builtIn(store: .init(location: store.location, sharesCounters: shared != nil))
         let manager = ConfigManager(
-            store: store, registry: registry, holder: holder, services: services, keyring: config.dataEncryptionKeys)
+            store: store, registry: registry, holder: holder, services: services, keyring: config.dataEncryptionKeys,
+            reservedEnvironment: config.environmentNames)
         do {
             try await manager.start(strict: !store.isWritable)
         } catch {

@@ -54,6 +54,7 @@ import Testing
                 ListenAddress(host: "0.0.0.0", port: 9080), ListenAddress(host: "0.0.0.0", port: 9443, tls: true),
             ])
         #expect(config.dataEncryptionKeys.map(\.count) == [32, 16])
+        #expect(config.environmentNames == ["NEW_KEY"], "never resolvable by $env:// references")
         #expect(config.dataEncryptionKeys[1].first == 0x00 && config.dataEncryptionKeys[1].last == 0xff)
         #expect(
             throws: GatewayConfig.Error("config: data_encryption.keyring[0] is not 32 or 64 hexadecimal characters")

@@ -147,3 +147,37 @@ struct FakeVariables: RequestVariableSource {
         #expect(CIDR("nonsense") == nil)
     }
 }
+
+/// radixtree's path parameters: `:name` is one non-empty segment, `*name` (or a bare `*` after
+/// parameters) the rest of the path.
+@Suite struct PathParameterTests {
+    func parameters(_ pattern: String, _ path: String) -> [String]? {
+        guard case .parameterized(_, let segments) = RoutePredicate.uriPattern(pattern) else { return nil }
+        return RoutePredicate.parameters(of: path, matching: segments)?.map { "\($0.name)=\($0.value)" }
+    }
+
+    @Test func patternsAndTheirPrefixes() {
+        #expect(RoutePredicate.uriPattern("/v1/*") == .prefix("/v1/"))
+        #expect(RoutePredicate.uriPattern("/models:list") == .exact("/models:list"), "a colon inside a segment")
+        guard case .parameterized(let prefix, _) = RoutePredicate.uriPattern("/users/:id/posts") else {
+            Issue.record("not parameterized")
+            return
+        }
+        #expect(prefix == "/users/")
+    }
+
+    @Test(
+        arguments: [
+            ("/users/:id", "/users/42", ["id=42"]),
+            ("/users/:id", "/users/", nil),
+            ("/users/:id", "/users/42/", nil),
+            ("/users/:id/posts/:post", "/users/7/posts/9", ["id=7", "post=9"]),
+            ("/files/*path", "/files/a/b/c.txt", ["path=a/b/c.txt"]),
+            ("/files/*path", "/files/", ["path="]),
+            ("/users/:id/*", "/users/1/profile/photo", ["id=1"]),
+            ("/users/:id/*", "/users/1", nil),
+        ] as [(String, String, [String]?)])
+    func matching(pattern: String, path: String, expected: [String]?) {
+        #expect(parameters(pattern, path) == expected)
+    }
+}

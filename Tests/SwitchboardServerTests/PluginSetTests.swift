@@ -198,6 +198,13 @@ import Testing
             #expect(try await gw.admin(.GET, "/routes?page=1&page_size=5").status == 400)
             let bad = try await gw.admin(.GET, "/routes?name=(")
             #expect(bad.status == 400)
+            // A pattern that backtracks exponentially is stopped, not left to pin a thread.
+            let long =
+                #"{"uri":"/slow","name":"\#(String(repeating: "a", count: 40))","plugins":{"mocking":{"response_example":"x"}}}"#
+            #expect(try await gw.admin(.PUT, "/routes/slow", long).status == 201)
+            let evil = try await within(10) { try await gw.admin(.GET, "/routes?name=%28%28a%2A%29%2A%29%2Ab") }
+            #expect(evil.status == 400)
+            #expect(evil.json["error_msg"]?.stringValue?.contains("took longer than") == true)
         }
     }
 }

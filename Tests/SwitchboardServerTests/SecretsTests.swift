@@ -9,6 +9,11 @@ import Testing
     static let keyA = String(repeating: "a1", count: 16)
     static let keyB = String(repeating: "b2", count: 32)
 
+    /// The `error_msg` of a 400, else `nil`.
+    static func refusal(_ result: HTTPResult) -> String? {
+        result.status == 400 ? result.json["error_msg"]?.stringValue : nil
+    }
+
     func authorization(_ llm: FakeLLM) -> String? {
         llm.requests.last?.headers[.authorization]
     }
@@ -70,22 +75,67 @@ import Testing
     @Test func environmentReferencesAreResolvedAndShownAsWritten() async throws {
         let name = "SWITCHBOARD_TEST_KEY_\(UInt32.random(in: 0...UInt32.max))"
         setenv(name, "Bearer sk-from-env", 1)
-        defer { unsetenv(name) }
+        setenv(name + "_ADMIN", "the-admin-key", 1)
+        defer {
+            unsetenv(name)
+            unsetenv(name + "_ADMIN")
+        }
         try await withFixture { fx in
-            let f = try await fx.own(AIFixture.start())
+            let f = try await fx.own(
+                AIFixture.start { config, _ in
+                    config.environmentNames = GatewayConfig.referencedVariables(
+                        "admin: {keys: [{key: \"${\(name)_ADMIN}\"}]}")
+                })
             f.a.reply { _ in .json(status: 200, body: FakeLLM.completion(model: "m")) }
             #expect(try await f.gw.admin(.PUT, "/routes/ai", route(f, auth: "$env://\(name)")).status == 201)
             #expect(try await f.chat().status == 200)
             #expect(authorization(f.a) == "Bearer sk-from-env")
             #expect(try await f.gw.admin(.GET, "/routes/ai").body.contains("$env://\(name)"))
 
+            let sealedLooking = try await f.gw.admin(.PUT, "/routes/ai", route(f, auth: "$aes-gcm$AAAA"))
+            #expect(sealedLooking.status == 400, "a client value that looks sealed would be stored in clear")
+
             let missing = try await f.gw.admin(.PUT, "/routes/ai", route(f, auth: "$env://\(name)_UNSET"))
-            #expect(missing.status == 400)
             #expect(
-                missing.json["error_msg"]
-                    == .string(
-                        "secret reference $env://\(name)_UNSET could not be resolved: environment variable \(name)_UNSET is not set"
-                    ))
+                Self.refusal(missing)
+                    == "secret reference $env://\(name)_UNSET could not be resolved: environment variable \(name)_UNSET is not set"
+            )
+
+            // Variables the gateway's own configuration file reads (`${NAME}`: the keyring, the
+            // admin keys) cannot be referenced, so no route can be made to echo them.
+            let echo = #"{"uri":"/leak","plugins":{"mocking":{"response_example":"$env://\#(name)_ADMIN"}}}"#
+            #expect(
+                Self.refusal(try await f.gw.admin(.PUT, "/routes/leak", echo))
+                    == "secret reference $env://\(name)_ADMIN could not be resolved: environment variable \(name)_ADMIN is read by the gateway's own configuration file"
+            )
+        }
+    }
+
+    /// A global rule that cannot be put in force at start (its reference has no value) refuses
+    /// every request rather than letting them through without it.
+    @Test func aGlobalRuleOutOfForceFailsClosed() async throws {
+        let name = "SWITCHBOARD_TEST_GLOBAL_\(UInt32.random(in: 0...UInt32.max))"
+        setenv(name, "x-team-key", 1)
+        try await withFixture { fx in
+            let directory = TestGateway.makeDirectory()
+            var gw = try await TestGateway.start(directory: directory)
+            let route = #"{"uri":"/hello","plugins":{"mocking":{"response_example":"hi"}}}"#
+            #expect(try await gw.admin(.PUT, "/routes/hello", route).status == 201)
+            let consumer = #"{"username":"jack","plugins":{"key-auth":{"key":"jk"}}}"#
+            #expect(try await gw.admin(.PUT, "/consumers", consumer).status == 201)
+            // The header that carries the key comes from the environment.
+            let rule = #"{"plugins":{"key-auth":{"header":"$env://\#(name)"}}}"#
+            #expect(try await gw.admin(.PUT, "/global_rules/auth", rule).status == 201)
+            #expect(try await gw.proxy(.GET, "/hello", headers: [("x-team-key", "jk")]).status == 200)
+            #expect(try await gw.proxy(.GET, "/hello").status == 401)
+            await gw.stop()
+
+            unsetenv(name)
+            gw = fx.own(try await TestGateway.start(directory: directory))
+            let refused = try await gw.proxy(.GET, "/hello", headers: [("x-team-key", "jk")])
+            #expect(refused.status == 503)
+            #expect(refused.json["error_msg"] == "global rule auth is not in force; see the gateway's log")
+            #expect(try await gw.proxy(.GET, "/hello").status == 503)
         }
     }
 
@@ -122,6 +172,18 @@ import Testing
             #expect(message.hasPrefix("secret reference $secret://vault/1/llm/other/key could not be resolved"))
             #expect(message.contains("404"))
             #expect(try await f.gw.admin(.PUT, "/secrets/other/1", secret).status == 400)
+
+            // The route still uses the secrets object: it cannot be deleted, nor changed so that
+            // the route's reference no longer resolves.
+            let inUse = try await f.gw.admin(.DELETE, "/secrets/vault/1")
+            #expect(inUse.status == 400)
+            #expect(inUse.json["error_msg"] == "can not delete this secret, route [ai] is still using it now")
+            let wrongToken = #"{"uri":"\#(vault.endpoint)","prefix":"kv/data","token":"wrong"}"#
+            let broken = try await f.gw.admin(.PUT, "/secrets/vault/1", wrongToken)
+            #expect(broken.status == 400)
+            #expect(broken.json["error_msg"]?.stringValue?.contains("this secrets object is in use") == true)
+            #expect(try await f.chat().status == 200)
+            #expect(authorization(f.a) == "Bearer sk-from-vault")
         }
     }
 

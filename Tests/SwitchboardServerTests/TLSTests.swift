@@ -303,6 +303,21 @@ struct TestCA {
                 ca, names: ["m.example.test"], identity: try clientCA.issue(["member"], client: true))
             #expect(try await Self.get(member, "https://m.example.test:\(port)/hello").status == 200)
             try await member.shutdown()
+
+            // Another name without mutual TLS on the same listener: its connections may not
+            // carry requests for the protected host.
+            let open = try ca.issue(["*.example.test"])
+            #expect(
+                try await gw.admin(.PUT, "/ssls/o", Self.ssl(open.cert, open.key, snis: ["*.example.test"])).status
+                    == 201)
+            let sneaky = try Self.client(ca, names: ["o.example.test"], http1Only: true)
+            #expect(try await Self.get(sneaky, "https://o.example.test:\(port)/hello").status == 200)
+            var request = HTTPClientRequest(url: "https://o.example.test:\(port)/hello")
+            request.headers.replaceOrAdd(name: "Host", value: "m.example.test")
+            let misdirected = try await sneaky.execute(request, timeout: .seconds(10))
+            #expect(misdirected.status.code == 421)
+            _ = try await misdirected.body.collect(upTo: 1 << 20)
+            try await sneaky.shutdown()
         }
     }
 }

@@ -74,6 +74,10 @@ public struct GatewayConfig: Sendable, Equatable {
     /// `data_encryption.keyring`: AES keys (16 or 32 bytes); the first encrypts secret fields
     /// at rest, every one decrypts. Empty: secrets are stored as written.
     public var dataEncryptionKeys: [[UInt8]] = []
+    /// Environment variables this file reads (`${NAME}`): the keyring, admin keys, the database
+    /// password. A `$env://` reference in plugin configuration can never read them, so a
+    /// configuration writer cannot have a route echo them.
+    public var environmentNames: Set<String> = []
 
     public init() {}
 
@@ -180,6 +184,7 @@ public struct GatewayConfig: Sendable, Equatable {
             throw Error("\(source): \(error.message)")
         }
         var config = GatewayConfig()
+        config.environmentNames = referencedVariables(text)
         if let proxy = value["proxy"] {
             if let listen = proxy["listen"] {
                 let list = listen.arrayValue ?? [listen]
@@ -249,6 +254,18 @@ public struct GatewayConfig: Sendable, Equatable {
             if let size = log["buffer_size"]?.intValue { config.accessLogBufferSize = size }
         }
         return config
+    }
+
+    /// The names in `${NAME}` and `${NAME:-default}` of `text`.
+    public static func referencedVariables(_ text: String) -> Set<String> {
+        var names = Set<String>()
+        var rest = Substring(text)
+        while let start = rest.range(of: "${") {
+            let name = rest[start.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            if !name.isEmpty { names.insert(String(name)) }
+            rest = rest[start.upperBound...]
+        }
+        return names
     }
 
     /// Bytes of an even-length hexadecimal string.

@@ -6,11 +6,12 @@ import Foundation
 public struct ConfigValidator: Sendable {
     public let catalog: PluginCatalog
 
-    /// Checks an `ssls` object's certificate and key (PEM parses, key matches, not expired);
-    /// supplied by the server, which links the TLS library. Throws the message to answer.
-    public var certificateCheck: (@Sendable (JSONValue) throws -> Void)?
+    /// Checks an `ssls` object's certificate and key (PEM parses, key matches, and — when the
+    /// second argument is true — not expired); supplied by the server, which links the TLS
+    /// library. Throws the message to answer.
+    public var certificateCheck: (@Sendable (JSONValue, Bool) throws -> Void)?
 
-    public init(catalog: PluginCatalog, certificateCheck: (@Sendable (JSONValue) throws -> Void)? = nil) {
+    public init(catalog: PluginCatalog, certificateCheck: (@Sendable (JSONValue, Bool) throws -> Void)? = nil) {
         self.catalog = catalog
         self.certificateCheck = certificateCheck
     }
@@ -23,10 +24,12 @@ public struct ConfigValidator: Sendable {
     }
 
     /// Validates `value` for `kind` (id and timestamps already set by the caller) against the
-    /// rest of `state`, returning the value to store.
-    public func validate(_ kind: ResourceKind, id: String, value: JSONValue, state: ConfigState) throws(Failure)
-        -> JSONValue
-    {
+    /// rest of `state`, returning the value to store. `isWrite` marks an Admin API write: only
+    /// then is a certificate refused for having expired (one that expires while stored must not
+    /// keep the gateway from starting or reloading).
+    public func validate(
+        _ kind: ResourceKind, id: String, value: JSONValue, state: ConfigState, isWrite: Bool = false
+    ) throws(Failure) -> JSONValue {
         switch kind {
         case .routes: return try validateRouteOrService(ResourceSchemas.route, value, state: state)
         case .services: return try validateRouteOrService(ResourceSchemas.service, value, state: state)
@@ -37,7 +40,7 @@ public struct ConfigValidator: Sendable {
         case .consumerGroups: return try validatePluginSet(ResourceSchemas.consumerGroup, value, scope: .consumer)
         case .pluginConfigs: return try validatePluginSet(ResourceSchemas.pluginConfig, value, scope: .route)
         case .globalRules: return try validateGlobalRule(value, id: id, state: state)
-        case .ssls: return try validateSSL(value)
+        case .ssls: return try validateSSL(value, checkExpiry: isWrite)
         case .secrets: return try validateSecret(value, id: id)
         }
     }
@@ -62,7 +65,7 @@ public struct ConfigValidator: Sendable {
         return value
     }
 
-    private func validateSSL(_ input: JSONValue) throws(Failure) -> JSONValue {
+    private func validateSSL(_ input: JSONValue, checkExpiry: Bool) throws(Failure) -> JSONValue {
         let value = try schemaCheck(ResourceSchemas.ssl, input)
         if value["type"]?.stringValue == "server" {
             if value["sni"] == nil && value["snis"] == nil {
@@ -73,7 +76,7 @@ public struct ConfigValidator: Sendable {
             }
         }
         if let certificateCheck {
-            do { try certificateCheck(value) } catch { throw Failure("invalid configuration: \(error)") }
+            do { try certificateCheck(value, checkExpiry) } catch { throw Failure("invalid configuration: \(error)") }
         }
         return value
     }

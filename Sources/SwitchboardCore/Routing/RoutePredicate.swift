@@ -70,7 +70,8 @@ public struct RoutePredicate: Sendable {
             if part.count > 1 && part.first == ":" {
                 segments.append(.parameter(String(part.dropFirst())))
                 prefixEnd = prefixEnd ?? offset
-            } else if part.count > 1 && part.first == "*" && i == parts.count - 1 {
+            } else if part.first == "*" && i == parts.count - 1 && (part.count > 1 || prefixEnd != nil) {
+                // `*name`, or a bare `*` after parameters (`/users/:id/*`): the rest of the path.
                 segments.append(.rest(String(part.dropFirst())))
                 prefixEnd = prefixEnd ?? offset
             } else {
@@ -104,7 +105,7 @@ public struct RoutePredicate: Sendable {
                 found.append((name, String(rest[..<end])))
                 rest = rest[end...]
             case .rest(let name):
-                found.append((name, String(rest)))
+                if !name.isEmpty { found.append((name, String(rest))) }
                 rest = rest[rest.endIndex...]
             }
         }

@@ -13,6 +13,8 @@ public struct AdminResponder: HTTPResponder {
     let manager: ConfigManager
     let keyring: AdminKeyring
     let pluginNames: [String]
+    /// The longest the `name` and `uri` filters of one list may take.
+    static let filterTimeBudget: Duration = .milliseconds(200)
     /// APISIX accepts admin bodies up to 1.5 MiB.
     static let maxBodySize = 1_572_864
 
@@ -178,9 +180,24 @@ public struct AdminResponder: HTTPResponder {
                 fieldFilters.append((String(parts[0]), String(parts[1]).removingPercentEncoding ?? String(parts[1])))
             }
         }
+        // A backtracking pattern (`(a*)*b`) can take exponential time: the whole filtering gets
+        // a time budget, checked while a match runs, and a list that exceeds it is refused.
+        let deadline = ContinuousClock.now + Self.filterTimeBudget
+        var exceeded = false
         func matches(_ regex: NSRegularExpression, _ text: String?) -> Bool {
-            guard let text else { return false }
-            return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+            guard let text, !exceeded else { return false }
+            var found = false
+            regex.enumerateMatches(in: text, options: [.reportProgress], range: NSRange(text.startIndex..., in: text)) {
+                result, _, stop in
+                if result != nil {
+                    found = true
+                    stop.pointee = true
+                } else if ContinuousClock.now > deadline {
+                    exceeded = true
+                    stop.pointee = true
+                }
+            }
+            return found
         }
         let kept = records.filter { record in
             let value = record.value
@@ -194,6 +211,9 @@ public struct AdminResponder: HTTPResponder {
                 return false
             }
             return true
+        }
+        if exceeded {
+            throw .badRequest("the regular expressions of this list took longer than \(Self.filterTimeBudget) to match")
         }
         var page = kept
         if let sizeText = params["page_size"], let pageText = params["page"] {

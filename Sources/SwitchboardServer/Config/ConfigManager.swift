@@ -32,13 +32,15 @@ public actor ConfigManager {
 
     public init(
         store: any ConfigStore, registry: PluginRegistry, holder: SnapshotHolder, services: GatewayServices,
-        keyring: [[UInt8]] = [], environment: [String: String] = ProcessInfo.processInfo.environment
+        keyring: [[UInt8]] = [], environment: [String: String] = ProcessInfo.processInfo.environment,
+        reservedEnvironment: Set<String> = []
     ) {
         self.store = store
         self.validator = ConfigValidator(catalog: registry.catalog, certificateCheck: TLSCertificates.check)
         self.sensitive = SensitiveFields(catalog: registry.catalog)
         self.encryption = FieldEncryption(keyring: keyring, fields: sensitive)
-        self.secrets = SecretResolver(clients: services.clients, environment: environment)
+        self.secrets = SecretResolver(
+            clients: services.clients, environment: environment, reserved: reservedEnvironment)
         self.compiler = SnapshotCompiler(registry: registry, services: services)
         self.holder = holder
         self.logger = services.logger
@@ -95,11 +97,19 @@ public actor ConfigManager {
     /// in clear on disk no longer than until the next start. Only for a store of this process
     /// alone: cluster nodes seal on their next write.
     private func resealIfNeeded(_ stored: [StoredResource]) async throws {
-        guard encryption.isEnabled, store.isWritable, !(store is PostgresConfigStore) else { return }
+        guard encryption.isEnabled, store.isWritable else { return }
+        let pending = stored.filter { encryption.needsReseal($0) }
+        guard !pending.isEmpty else { return }
+        if store is PostgresConfigStore {
+            logger.notice(
+                "\(pending.count) stored objects hold secrets in clear or sealed with a key that is not the keyring's first; each is sealed with the first key at its next write"
+            )
+            return
+        }
         var changes: [StoreChange] = []
-        for record in stored where encryption.needsReseal(record) {
+        for record in pending {
             guard let current = state[record.kind, record.id] else { continue }
-            changes.append(.put(encryption.seal(current)))
+            changes.append(.put(try encryption.seal(current)))
         }
         guard !changes.isEmpty else { return }
         try await store.apply(changes)
@@ -265,9 +275,17 @@ public actor ConfigManager {
         } catch {
             throw .badRequest("invalid configuration: \(error.message)")
         }
+        var looksSealed = false
+        _ = sensitive.mapSecrets(kind, value) { (text) throws(Never) -> String in
+            if text.hasPrefix(FieldEncryption.prefix) { looksSealed = true }
+            return text
+        }
+        if looksSealed {
+            throw .badRequest("invalid configuration: a secret value may not start with \(FieldEncryption.prefix)")
+        }
         var validated: JSONValue
         do {
-            validated = try validator.validate(kind, id: id, value: value, state: state)
+            validated = try validator.validate(kind, id: id, value: value, state: state, isWrite: true)
         } catch {
             throw .badRequest(error.message)
         }
@@ -288,10 +306,40 @@ public actor ConfigManager {
         ids = IDGenerator(last: index)
         let record = StoredResource(
             kind: kind, id: id, value: validated, createdIndex: existing?.createdIndex ?? index, modifiedIndex: index)
+        if kind == .secrets { try await checkSecretUsers(record) }
         try await persist([.put(record)])
         state.set(record)
         await publish()
         return (record, existing == nil)
+    }
+
+    /// A changed `secrets` object must still resolve every reference that uses it: otherwise
+    /// the objects holding them would drop out of the data plane at the next compile.
+    private func checkSecretUsers(_ record: StoredResource) async throws(Rejection) {
+        let prefix = "$secret://\(record.id)/"
+        let references = SecretResolver.references(in: state).filter { $0.hasPrefix(prefix) }
+        guard !references.isEmpty else { return }
+        var next = state
+        next.set(record)
+        let resolved = await secrets.resolve(references, state: next)
+        if let failure = resolved.failures.values.sorted(by: { $0.reference < $1.reference }).first {
+            throw .badRequest("\(failure.description) (this secrets object is in use)")
+        }
+    }
+
+    /// The first object whose plugins reference the `secrets` object `id`.
+    private func secretUser(_ id: String) -> StoredResource? {
+        let prefix = "$secret://\(id)/"
+        for kind in [
+            ResourceKind.routes, .services, .pluginConfigs, .consumerGroups, .consumers, .credentials, .globalRules,
+        ] {
+            for record in state.list(kind) {
+                var found = Set<String>()
+                SecretResolver.collect(record.value["plugins"], into: &found)
+                if found.contains(where: { $0.hasPrefix(prefix) }) { return record }
+            }
+        }
+        return nil
     }
 
     /// Deletes one object (a consumer with its credentials). Refuses to delete an upstream or a
@@ -310,6 +358,9 @@ public actor ConfigManager {
         let users: [ResourceKind: (field: String, kinds: [ResourceKind])] = [
             .pluginConfigs: ("plugin_config_id", [.routes]), .consumerGroups: ("group_id", [.consumers]),
         ]
+        if kind == .secrets, let user = secretUser(id) {
+            throw .badRequest("can not delete this secret, \(user.kind.singular) [\(user.id)] is still using it now")
+        }
         if let (field, kinds) = users[kind] {
             for kindUsing in kinds {
                 for user in state.list(kindUsing) where user.value[field].map(ConfigValidator.idString) == id {
@@ -343,7 +394,7 @@ public actor ConfigManager {
         do {
             try await store.apply(
                 changes.map { change in
-                    if case .put(let record) = change { return .put(encryption.seal(record)) }
+                    if case .put(let record) = change { return .put(try encryption.seal(record)) }
                     return change
                 })
         } catch is StoreConflict {

@@ -25,14 +25,17 @@ public struct FieldEncryption: Sendable {
         public var description: String
     }
 
-    /// The record as it is stored: secret fields sealed (references stay readable).
-    func seal(_ record: StoredResource) -> StoredResource {
+    /// The record as it is stored: secret fields sealed (references stay readable). Every
+    /// other string is sealed, even one that already looks sealed (it comes from a client: the
+    /// gateway's own state is always opened), and a value that cannot be sealed fails the write
+    /// rather than reaching the store in clear.
+    func seal(_ record: StoredResource) throws(Failure) -> StoredResource {
         guard let key = keys.first else { return record }
         var sealed = record
-        sealed.value = fields.mapSecrets(record.kind, record.value) { (text) throws(Never) -> String in
-            if SensitiveFields.isReference(text) || text.hasPrefix(Self.prefix) { return text }
+        sealed.value = try fields.mapSecrets(record.kind, record.value) { (text) throws(Failure) -> String in
+            if SensitiveFields.isReference(text) { return text }
             guard let box = try? AES.GCM.seal(Data(text.utf8), using: key), let combined = box.combined else {
-                return text
+                throw Failure(description: "\(record.kind.singular) \(record.id): a secret field could not be sealed")
             }
             return Self.prefix + combined.base64EncodedString()
         }

@@ -52,14 +52,23 @@ public final class SecretResolver: Sendable {
     }
 
     private let environment: [String: String]
+    /// Variables the gateway's own configuration file reads: never resolvable by reference.
+    private let reserved: Set<String>
     private let clients: UpstreamClients
     private let cache = Mutex<[String: String]>([:])
+    private let failures = Mutex<[String: (failure: Failure, until: ContinuousClock.Instant)]>([:])
+    /// How long a failed Vault read is answered from memory.
+    static let failureMemory: Duration = .seconds(10)
     /// The longest a Vault read may take; a compile waits for it.
     static let defaultTimeout = 5.0
 
-    public init(clients: UpstreamClients, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        clients: UpstreamClients, environment: [String: String] = ProcessInfo.processInfo.environment,
+        reserved: Set<String> = []
+    ) {
         self.clients = clients
         self.environment = environment
+        self.reserved = reserved
     }
 
     /// Every reference in the plugin configuration of `state`.
@@ -131,6 +140,12 @@ public final class SecretResolver: Sendable {
         guard let secret = state[.secrets, id] else { return fail("no secrets object \(id)") }
         let cacheKey = "\(reference)#\(secret.modifiedIndex)"
         if let cached = cache.withLock({ $0[cacheKey] }) { return .success(cached) }
+        // A failed read is not repeated for a while: with Vault down, every configuration write
+        // would otherwise wait for its timeout again.
+        let now = ContinuousClock.now
+        if let failed = failures.withLock({ $0[cacheKey] }), failed.until > now {
+            return .failure(failed.failure)
+        }
         let mainPath = path[2..<(path.count - 1)].joined(separator: "/")
         let field = String(path[path.count - 1])
         switch await readVault(secret.value, path: mainPath, field: field) {
@@ -142,7 +157,12 @@ public final class SecretResolver: Sendable {
             }
             return .success(value)
         case .failure(let reason):
-            return fail(reason.description)
+            let failure = Failure(reference: reference, reason: reason.description)
+            failures.withLock { failures in
+                failures = failures.filter { $0.value.until > now }
+                failures[cacheKey] = (failure, now + Self.failureMemory)
+            }
+            return .failure(failure)
         }
     }
 
@@ -150,6 +170,12 @@ public final class SecretResolver: Sendable {
         let rest = reference.dropFirst("$env://".count)
         let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let name = String(parts[0])
+        guard !reserved.contains(name) else {
+            return .failure(
+                Failure(
+                    reference: reference,
+                    reason: "environment variable \(name) is read by the gateway's own configuration file"))
+        }
         guard !name.isEmpty, let value = environment[name] else {
             return .failure(Failure(reference: reference, reason: "environment variable \(name) is not set"))
         }

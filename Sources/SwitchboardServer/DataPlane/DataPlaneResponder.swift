@@ -39,6 +39,7 @@ public struct DataPlaneResponder: HTTPResponder {
             request: request, remote: context.remoteAddress, snapshot: holder.load(), maxBodySize: maxBodySize)
         exchange.channel = context.channel
         exchange.isTLS = tls
+        if tls { exchange.tlsCertificateID = TLSConnection.current?.certificateID.withLock { $0 } }
         // Handled in a task of its own, which ends with the handling: a task's allocator keeps
         // the memory its deepest async frames needed (the plugins, the attempts) until the task
         // ends, and a stream's relay then runs for minutes in the connection's task.
@@ -73,6 +74,20 @@ public struct DataPlaneResponder: HTTPResponder {
 
     private func handle(_ exchange: Exchange, slots: inout [PluginSlot]) async throws -> Response {
         let snapshot = exchange.snapshot
+        // A host whose certificate requires a client certificate is served only on connections
+        // whose handshake chose that certificate: otherwise a client could name another host in
+        // its SNI (one without mutual TLS) and this one in its Host header.
+        if exchange.isTLS, let entry = snapshot.certificates.entry(for: exchange.host),
+            entry.requiresClientCertificate, entry.id != exchange.tlsCertificateID
+        {
+            return GatewayResponse.json(
+                .misdirectedRequest,
+                [
+                    "error_msg": .string(
+                        "misdirected request: \(exchange.host) requires a client certificate; connect with it as the TLS server name"
+                    )
+                ])
+        }
         if exchange.pathEscapesRoot {
             return GatewayResponse.json(.badRequest, ["error_msg": "invalid request path: it climbs above the root"])
         }

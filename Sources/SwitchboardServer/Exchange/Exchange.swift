@@ -37,6 +37,8 @@ public final class Exchange: @unchecked Sendable {
     public var uriParameters: [(name: String, value: String)] = []
     /// Whether the client reached the gateway over TLS (`$scheme`).
     public var isTLS = false
+    /// The `ssls` object the connection's TLS handshake chose (by SNI).
+    public var tlsCertificateID: String?
     /// Headers plugins add to (or, with `nil`, remove from) the upstream request.
     public var upstreamHeaderEdits: [(HTTPField.Name, String?)] = []
     /// Query arguments plugins remove before proxying (key-auth `hide_credentials`).

@@ -68,6 +68,14 @@ public struct SnapshotCompiler: Sendable {
                 guard let field = catalog[name]?.uniqueConsumerField, let key = config[field]?.stringValue else {
                     continue
                 }
+                // Keys are unique as written (the validator checks); two references may still
+                // resolve to the same key. The first holder keeps it, and the clash is logged.
+                if let holder = authKeys[name]?[key] {
+                    logger.error(
+                        "\(name): \(identity.consumer)'s key resolves to the same value as \(holder.consumer)'s; it stays \(holder.consumer)'s"
+                    )
+                    continue
+                }
                 authKeys[name, default: [:]][key] = identity
             }
         }
@@ -123,7 +131,9 @@ public struct SnapshotCompiler: Sendable {
                 global += try registry.compile(
                     secrets.substitute(record.value["plugins"] ?? .null), scope: .route, context: context(record.key))
             } catch {
-                logger.error("global rule \(record.id) left out of the configuration: \(error)")
+                logger.error("global rule \(record.id) is not in force, every request is refused: \(error)")
+                global.append(
+                    PluginSlot(handler: OutOfForceHandler(globalRule: record.id), filter: nil))
             }
         }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOSSL
 import SwitchboardCore
@@ -13,6 +14,7 @@ public struct CertificateTable: Sendable {
         var id: String
         var context: NIOSSLContext
         var requiresClientCertificate: Bool
+        var notValidAfter: time_t
     }
 
     private var exact: [String: Entry] = [:]
@@ -34,7 +36,13 @@ public struct CertificateTable: Sendable {
             do {
                 let key = "\(record.id)#\(record.modifiedIndex)"
                 used.insert(key)
-                let entry = try cache.entry(key) { () throws -> Entry in try Self.entry(record.id, value) }
+                let entry = try cache.entry(key) { () throws -> Entry in
+                    let made = try Self.entry(record.id, value)
+                    if made.notValidAfter < time(nil) {
+                        logger.error("ssl \(record.id) has expired: clients will refuse it; replace it")
+                    }
+                    return made
+                }
                 let names = value["snis"]?.arrayValue?.compactMap(\.stringValue) ?? [value["sni"]?.stringValue ?? ""]
                 for name in names.map({ $0.lowercased() }) where !name.isEmpty {
                     if name.hasPrefix("*.") {
@@ -56,8 +64,9 @@ public struct CertificateTable: Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
-        if value["ssl_protocols"]?.arrayValue?.contains(.string("TLSv1.2")) == false {
-            configuration.minimumTLSVersion = .tlsv13
+        if let protocols = value["ssl_protocols"]?.arrayValue {
+            if !protocols.contains(.string("TLSv1.2")) { configuration.minimumTLSVersion = .tlsv13 }
+            if !protocols.contains(.string("TLSv1.3")) { configuration.maximumTLSVersion = .tlsv12 }
         }
         configuration.applicationProtocols = ["h2", "http/1.1"]
         var mutual = false
@@ -67,7 +76,8 @@ public struct CertificateTable: Sendable {
             mutual = true
         }
         return Entry(
-            id: id, context: try NIOSSLContext(configuration: configuration), requiresClientCertificate: mutual)
+            id: id, context: try NIOSSLContext(configuration: configuration), requiresClientCertificate: mutual,
+            notValidAfter: chain[0].notValidAfter)
     }
 
     /// The context for a client that asked for `serverName`.

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP2
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// A data-plane connection on a TLS listener: the client's SNI picks the certificate from the
 /// current configuration snapshot (so a new `ssls` object is served from the next handshake),
@@ -19,6 +20,7 @@ struct TLSHTTPChannel: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let negotiated: EventLoopFuture<Negotiated>
         let channel: any Channel
+        let connection: TLSConnection
     }
 
     let http1: HTTP1Channel
@@ -46,6 +48,7 @@ struct TLSHTTPChannel: ServerChildChannel {
                 }
             }
             let table = certificates()
+            let connection = TLSConnection()
             let sni = ByteToMessageHandler(
                 SNIHandler { result in
                     var name: String?
@@ -57,6 +60,7 @@ struct TLSHTTPChannel: ServerChildChannel {
                         channel.close(promise: nil)
                         return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
                     }
+                    connection.certificateID.withLock { $0 = entry.id }
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLServerHandler(context: entry.context), position: .before(negotiation))
@@ -66,7 +70,8 @@ struct TLSHTTPChannel: ServerChildChannel {
             try operations.addHandler(negotiation)
             let timeout = channel.eventLoop.scheduleTask(in: Self.handshakeTimeout) { channel.close(promise: nil) }
             negotiation.protocolNegotiationResult.whenComplete { _ in timeout.cancel() }
-            return Value(negotiated: negotiation.protocolNegotiationResult, channel: channel)
+            return Value(
+                negotiated: negotiation.protocolNegotiationResult, channel: channel, connection: connection)
         }
     }
 
@@ -76,16 +81,19 @@ struct TLSHTTPChannel: ServerChildChannel {
                 value.channel.close(promise: nil)
                 return
             }
-            switch negotiated {
-            case .http1_1(let connection):
-                let watch = try? value.channel.pipeline.syncOperations.handler(type: ConnectionCloseObserver.self).watch
-                await ConnectionWatch.$current.withValue(watch) {
-                    await http1.handle(value: connection, logger: logger)
+            await TLSConnection.$current.withValue(value.connection) {
+                switch negotiated {
+                case .http1_1(let connection):
+                    let watch = try? value.channel.pipeline.syncOperations.handler(type: ConnectionCloseObserver.self)
+                        .watch
+                    await ConnectionWatch.$current.withValue(watch) {
+                        await http1.handle(value: connection, logger: logger)
+                    }
+                case .http2(let connection):
+                    // Each stream has its own watch (a client may cancel one stream and keep the
+                    // connection): no connection-wide one here.
+                    await http2.handle(value: connection, logger: logger)
                 }
-            case .http2(let connection):
-                // Each stream has its own watch (a client may cancel one stream and keep the
-                // connection): no connection-wide one here.
-                await http2.handle(value: connection, logger: logger)
             }
         }
     }
@@ -109,4 +117,13 @@ extension HTTPServerBuilder {
                 certificates: certificates)
         }
     }
+}
+
+/// What a TLS connection's handshake chose, for its requests: the `ssls` object whose
+/// certificate the client's SNI picked.
+final class TLSConnection: Sendable {
+    let certificateID = Mutex<String?>(nil)
+
+    /// The connection whose requests the current task handles (HTTP/2 streams inherit it).
+    @TaskLocal static var current: TLSConnection?
 }
