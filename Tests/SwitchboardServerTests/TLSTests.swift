@@ -131,6 +131,32 @@ struct TestCA {
         }
     }
 
+    /// A certificate that expired while stored does not keep the gateway from starting (here a
+    /// standalone file, read strictly): it is logged and still served, and clients decide.
+    @Test func anExpiredStoredCertificateDoesNotStopAStart() async throws {
+        try await withFixture { fx in
+            let ca = try TestCA()
+            let expired = try ca.issue(["old.example.test"], expired: true)
+            let directory = TestGateway.makeDirectory()
+            let file = directory.appendingPathComponent("routes.yaml")
+            let ssl = Self.ssl(expired.cert, expired.key, snis: ["old.example.test"])
+            try """
+            routes:
+              - {id: hello, uri: /hello, plugins: {mocking: {response_example: hi}}}
+            ssls:
+              - \(ssl.replacingOccurrences(of: "{", with: "{\"id\":\"old\",", options: .anchored))
+            #END
+            """.write(to: file, atomically: true, encoding: .utf8)
+            let gw = try await fx.own(
+                TestGateway.start(directory: directory) { config, _ in
+                    config.store = .file(path: file.path)
+                    config.proxyListen.append(ListenAddress(host: "127.0.0.1", port: 0, tls: true))
+                })
+            #expect(try await gw.proxy(.GET, "/hello").body == "hi")
+            #expect(try await gw.admin(.GET, "/ssls/old").status == 200)
+        }
+    }
+
     /// Two certificates, one with a wildcard: the client's SNI picks the one it verifies; a
     /// third added later is served at once; HTTP/2 by ALPN, HTTP/1.1 for clients that want it.
     @Test func sniPicksTheCertificateAndHTTP2IsNegotiated() async throws {
