@@ -21,6 +21,8 @@ public final class Gateway: Sendable {
     let clients: UpstreamClients
     public let health: HealthRegistry
     public let metrics: GatewayMetrics
+    /// What the dashboard shows: traffic series and the last requests.
+    public let telemetry: Telemetry
     let accessLogWriter: AccessLogWriter?
     let accessLogFormat: LogFormat
     let adminKeyring: AdminKeyring
@@ -132,6 +134,7 @@ public final class Gateway: Sendable {
         self.clients = clients
         self.health = health
         self.metrics = metrics
+        self.telemetry = Telemetry(traceCapacity: config.traceCapacity)
         self.accessLogWriter = accessLogWriter
         self.accessLogFormat = accessLogFormat
         self.adminKeyring = adminKeyring
@@ -199,12 +202,14 @@ public final class Gateway: Sendable {
         let accessLogger = accessLogWriter.map {
             AccessLogger(format: accessLogFormat, writer: $0, json: config.accessLogJSON)
         }
-        let dataPlane = DataPlaneResponder(
+        var dataPlane = DataPlaneResponder(
             holder: holder, proxy: UpstreamProxy(clients: clients), accessLogger: accessLogger,
             maxBodySize: config.proxyMaxBodySize, maxBodySizeBeforeAuth: config.proxyMaxBodySizeBeforeAuth,
             metrics: metrics, logger: logger)
-        let admin = AdminResponder(
+        dataPlane.telemetry = telemetry
+        var admin = AdminResponder(
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
+        admin.dashboard = DashboardResponder(keyring: adminKeyring, telemetry: telemetry, health: health)
         var services: [any Service] = []
         for (i, address) in config.proxyListen.enumerated() {
             var responder = dataPlane

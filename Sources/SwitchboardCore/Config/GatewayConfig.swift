@@ -74,6 +74,8 @@ public struct GatewayConfig: Sendable, Equatable {
     /// `data_encryption.keyring`: AES keys (16 or 32 bytes); the first encrypts secret fields
     /// at rest, every one decrypts. Empty: secrets are stored as written.
     public var dataEncryptionKeys: [[UInt8]] = []
+    /// `dashboard.trace_size`: how many finished requests the dashboard's trace keeps.
+    public var traceCapacity = 1000
     /// Environment variables this file reads (`${NAME}`): the keyring, admin keys, the database
     /// password. A `$env://` reference in plugin configuration can never read them, so a
     /// configuration writer cannot have a route echo them.
@@ -125,6 +127,10 @@ public struct GatewayConfig: Sendable, Equatable {
                     ],
                     additionalProperties: .forbidden),
                 "store": Schema(type: .string),
+                "dashboard": Schema(
+                    type: .object,
+                    properties: ["trace_size": Schema(type: .integer, minimum: 0, maximum: 100_000)],
+                    additionalProperties: .forbidden),
                 "data_encryption": Schema(
                     type: .object,
                     properties: [
@@ -235,6 +241,7 @@ public struct GatewayConfig: Sendable, Equatable {
                 throw Error("\(source): store \"\(shown)\" is not sqlite:PATH, file:PATH or postgres://...")
             }
         }
+        if let size = value["dashboard"]?["trace_size"]?.intValue { config.traceCapacity = size }
         for (i, hex) in (value["data_encryption"]?["keyring"]?.arrayValue ?? []).enumerated() {
             guard let text = hex.stringValue, let key = hexBytes(text), key.count == 16 || key.count == 32 else {
                 throw Error("\(source): data_encryption.keyring[\(i)] is not 32 or 64 hexadecimal characters")

@@ -57,3 +57,11 @@ public enum Saturating {
         return Int(min(seconds, maxSeconds) * 1000)
     }
 }
+
+extension FixedWidthInteger where Self: UnsignedInteger {
+    /// `self + other`, stopping at `max` instead of trapping.
+    public func saturatingAdd(_ other: Self) -> Self {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
+}

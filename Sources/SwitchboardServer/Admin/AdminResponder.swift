@@ -13,6 +13,8 @@ public struct AdminResponder: HTTPResponder {
     let manager: ConfigManager
     let keyring: AdminKeyring
     let pluginNames: [String]
+    /// The built-in dashboard at `/ui/` (`nil`: not served).
+    var dashboard: DashboardResponder?
     /// The longest the `name` and `uri` filters of one list may take.
     static let filterTimeBudget: Duration = .milliseconds(200)
     /// APISIX accepts admin bodies up to 1.5 MiB.
@@ -27,6 +29,9 @@ public struct AdminResponder: HTTPResponder {
     typealias Rejection = ConfigManager.Rejection
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        if let dashboard, request.uri.path == "/ui" || request.uri.path.hasPrefix("/ui/") {
+            return await dashboard.respond(to: request, admin: self)
+        }
         var request = request
         let (status, body) = await answer(&request)
         var headers = HTTPFields()
@@ -65,7 +70,12 @@ public struct AdminResponder: HTTPResponder {
         case .allowed(.viewer) where request.method != .get: return failedToken("invalid method for role viewer")
         case .allowed: break
         }
-        let path = request.uri.path
+        return await handle(&request, path: request.uri.path)
+    }
+
+    /// An authorised request for `path` (`/apisix/admin/...`): the dashboard calls this too,
+    /// with its signed-in user's role already checked.
+    func handle(_ request: inout Request, path: String) async -> (Int, JSONValue) {
         guard path == "/apisix/admin" || path.hasPrefix("/apisix/admin/") else {
             return (404, ["error_msg": "not found"])
         }

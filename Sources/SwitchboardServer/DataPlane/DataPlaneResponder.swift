@@ -17,6 +17,8 @@ public struct DataPlaneResponder: HTTPResponder {
     let maxBodySize: Int
     let maxBodySizeBeforeAuth: Int
     let metrics: GatewayMetrics
+    /// The dashboard's series and request trace (`nil`: not kept).
+    var telemetry: Telemetry?
     let logger: Logger
     /// Whether this responder serves a TLS listener (`$scheme`, `X-Forwarded-Proto`).
     var tls = false
@@ -162,9 +164,11 @@ public struct DataPlaneResponder: HTTPResponder {
         let body = response.body
         let accessLogger = self.accessLogger
         let metrics = self.metrics
+        let telemetry = self.telemetry
         let logPhase = LogPhase {
             for slot in slots { slot.handler.log(exchange) }
             metrics.record(exchange)
+            telemetry?.record(exchange)
             accessLogger?.log(exchange)
         }
         response.body = ResponseBody(contentLength: body.contentLength) { writer in

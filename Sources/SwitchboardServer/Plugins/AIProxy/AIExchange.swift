@@ -13,6 +13,8 @@ public final class AIExchange: @unchecked Sendable {
     /// The instance the next (or current) attempt goes to.
     public var picked: Int?
     public var attempts = 0
+    /// Every attempt so far, for the dashboard's request trace.
+    public var attemptTrace: [AttemptTrace] = []
     public var usage: TokenUsage?
     /// The answer is being relayed as a stream; its outcome is known only at its end.
     public var relayingStream = false

@@ -275,11 +275,17 @@ struct AIProxyHandler: PluginHandler {
             // In flight per attempt, back to 0 when it ends (a stream: when the relay ends).
             let connection = context.metrics.activeConnections(exchange, node: settings.instances[index].name)
             connection.increment()
+            let attemptStarted = ContinuousClock.now
             let outcome = await attempt(
                 index, exchange, ai, deadline: deadline,
                 canTakeOver: canTakeOver(ai, afterTimeoutOn: index, fallbacks: retries))
             switch outcome {
             case .success(let response):
+                ai.attemptTrace.append(
+                    AttemptTrace(
+                        instance: settings.instances[index].name, errorClass: nil,
+                        status: exchange.upstreamStatus ?? 200,
+                        durationMs: Self.milliseconds(ContinuousClock.now - attemptStarted)))
                 if !ai.relayingStream {
                     health[index].reportLive(status: exchange.upstreamStatus, failure: nil)
                     health[index].reportToBreaker(nil)
@@ -299,6 +305,10 @@ struct AIProxyHandler: PluginHandler {
             let instance = settings.instances[index].name
             let errorClass = failure.errorClass
             exchange.logValues["llm_error_class"] = errorClass.rawValue
+            ai.attemptTrace.append(
+                AttemptTrace(
+                    instance: instance, errorClass: errorClass.rawValue, status: failure.status,
+                    durationMs: Self.milliseconds(ContinuousClock.now - attemptStarted)))
             context.metrics.attemptFailure(routeID: exchange.route?.id ?? "", node: instance, errorClass: errorClass)
             report(failure, instance: index)
             ai.pendingVerdict = nil
@@ -313,6 +323,7 @@ struct AIProxyHandler: PluginHandler {
                     remainingMs: resilience.requestTimeoutMs - now, unit: Double.random(in: 0..<1))
                 switch decision {
                 case .retry(let wait):
+                    ai.attemptTrace[ai.attemptTrace.count - 1].retryWaitMs = wait
                     context.logger.info(
                         "ai instance \(instance) failed (\(errorClass.rawValue)), retrying it in \(wait)ms")
                     context.metrics.retry(routeID: exchange.route?.id ?? "", node: instance, errorClass: errorClass)

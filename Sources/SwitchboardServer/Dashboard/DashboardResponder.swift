@@ -1,0 +1,131 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SwitchboardCore
+
+/// The built-in dashboard on the admin listener: the page at `/ui/` (files compiled into the
+/// binary, ``DashboardAssets``) and its JSON API at `/ui/api/`. Every API call needs a signed-in
+/// session (``DashboardSessions``); every write also needs the session's CSRF token and the
+/// `admin` role. Configuration is read and written through the Admin API's own handling, so its
+/// validation and messages are the same.
+struct DashboardResponder: Sendable {
+    let keyring: AdminKeyring
+    let sessions = DashboardSessions()
+    let telemetry: Telemetry
+    let health: HealthRegistry
+
+    /// Headers of every dashboard answer: no framing, no sniffing, no referrer, scripts only
+    /// from the page's own origin.
+    static let securityHeaders: HTTPFields = [
+        HTTPField.Name("Content-Security-Policy")!:
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+        HTTPField.Name("Referrer-Policy")!: "no-referrer",
+        .cacheControl: "no-store",
+    ]
+
+    func respond(to request: Request, admin: AdminResponder) async -> Response {
+        var request = request
+        let path = request.uri.path
+        switch path {
+        case "/ui":
+            var headers = Self.securityHeaders
+            headers[.location] = "/ui/"
+            return Response(status: .movedPermanently, headers: headers)
+        case "/ui/", "/ui/index.html": return asset(DashboardAssets.index, type: "text/html; charset=utf-8")
+        case "/ui/app.js": return asset(DashboardAssets.script, type: "text/javascript; charset=utf-8")
+        case "/ui/app.css": return asset(DashboardAssets.style, type: "text/css; charset=utf-8")
+        default: break
+        }
+        guard path.hasPrefix("/ui/api/") else { return json(.notFound, ["error_msg": "not found"]) }
+        let route = String(path.dropFirst("/ui/api/".count))
+        if route == "session" { return await sessionCall(&request) }
+        let cookie = DashboardSessions.cookie(request.headers[.cookie])
+        guard let session = sessions.session(cookie) else {
+            return json(.unauthorized, ["error_msg": "sign in first"])
+        }
+        if request.method != .get {
+            guard DashboardSessions.csrfMatches(session, request.headers[HTTPField.Name("X-CSRF-Token")!]) else {
+                return json(.forbidden, ["error_msg": "missing or wrong X-CSRF-Token"])
+            }
+            guard session.role == .admin else {
+                return json(.forbidden, ["error_msg": "the viewer role may not change anything"])
+            }
+        }
+        let parameters = request.uri.queryParameters
+        switch route {
+        case "overview":
+            let window = parameters["window"].flatMap { Telemetry.Window(rawValue: String($0)) } ?? .lastQuarterHour
+            return json(
+                .ok,
+                telemetry.overview(
+                    window, route: parameters["route"].map(String.init),
+                    instance: parameters["instance"].map(String.init)))
+        case "traces":
+            let limit = parameters["limit"].flatMap { Int($0) }.map { min(max($0, 0), 1000) } ?? 100
+            let found = telemetry.traces(limit: limit, requestID: parameters["request_id"].map(String.init))
+            return json(.ok, ["list": .array(found.map(\.json))])
+        case "instances":
+            return json(.ok, ["list": .array(health.checked().map { $0.describe() })])
+        default:
+            guard route.hasPrefix("admin/") || route == "admin" else {
+                return json(.notFound, ["error_msg": "not found"])
+            }
+            let (status, body) = await admin.handle(&request, path: "/apisix/" + route)
+            return json(HTTPResponse.Status(code: status), body)
+        }
+    }
+
+    /// `POST` signs in with `{"key": ...}`, `GET` tells who is signed in, `DELETE` signs out.
+    private func sessionCall(_ request: inout Request) async -> Response {
+        let cookie = DashboardSessions.cookie(request.headers[.cookie])
+        switch request.method {
+        case .post:
+            guard let buffer = try? await request.collectBody(upTo: 4096),
+                let body = try? JSONParser.parse(buffer.readableBytesView), let key = body["key"]?.stringValue
+            else {
+                return json(.badRequest, ["error_msg": "send {\"key\": \"<admin key>\"} as JSON"])
+            }
+            guard case .allowed(let role) = keyring.check(key) else {
+                return json(.unauthorized, ["error_msg": "wrong key"])
+            }
+            let (id, csrf) = sessions.start(role)
+            var headers = Self.securityHeaders
+            headers[.setCookie] =
+                "\(DashboardSessions.cookieName)=\(id); Path=/ui; HttpOnly; SameSite=Strict; Max-Age=\(Int(DashboardSessions.lifetime / .seconds(1)))"
+            return GatewayResponse.json(
+                .ok, ["role": .string(Self.name(role)), "csrf": .string(csrf)], headers: headers)
+        case .get:
+            guard let session = sessions.session(cookie) else {
+                return json(.unauthorized, ["error_msg": "sign in first"])
+            }
+            return json(.ok, ["role": .string(Self.name(session.role)), "csrf": .string(session.csrf)])
+        case .delete:
+            guard let cookie, let session = sessions.session(cookie),
+                DashboardSessions.csrfMatches(session, request.headers[HTTPField.Name("X-CSRF-Token")!])
+            else {
+                return json(.forbidden, ["error_msg": "missing or wrong X-CSRF-Token"])
+            }
+            sessions.end(cookie)
+            var headers = Self.securityHeaders
+            headers[.setCookie] = "\(DashboardSessions.cookieName)=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"
+            return GatewayResponse.json(.ok, ["signed_out": true], headers: headers)
+        default:
+            return json(.methodNotAllowed, ["error_msg": "not supported"])
+        }
+    }
+
+    static func name(_ role: AdminKeyring.Role) -> String { role == .admin ? "admin" : "viewer" }
+
+    private func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        GatewayResponse.json(status, value, headers: Self.securityHeaders)
+    }
+
+    private func asset(_ text: String, type: String) -> Response {
+        var headers = Self.securityHeaders
+        headers[.contentType] = type
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
