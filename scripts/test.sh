@@ -2,9 +2,10 @@
 # The whole test suite: format lint, build (debug, tests included), then every test.
 # Needs the Swift toolchain and python3; the package sources come from the configured mirrors.
 # The `openai` and `anthropic` Python packages (for the tests that drive the gateway with the
-# official clients) are installed from PyPI into a virtual environment in .build/venv when
-# missing there; that environment's bin directory goes first on PATH, so the tests' `python3`
-# is the venv's.
+# official clients) and `playwright` (for the dashboard's browser tests) are installed from PyPI
+# into a virtual environment in .build/venv when missing there; that environment's bin
+# directory goes first on PATH, so the tests' `python3` is the venv's. Debian's chromium (for
+# the browser tests) is installed with apt-get when missing.
 # PostgreSQL (for the cluster tests) is started by scripts/postgres.sh, see there. curl with
 # HTTP/2 (for the TLS tests) is installed with apt-get when missing.
 set -euo pipefail
@@ -34,24 +35,28 @@ if ! "$venv/bin/python3" -m pip --version >/dev/null 2>&1; then
         fi
     fi
 fi
-if ! "$venv/bin/python3" -c "import openai, anthropic" 2>/dev/null; then
-    echo "== installing the openai and anthropic Python packages into $venv"
-    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check openai anthropic
+if ! "$venv/bin/python3" -c "import openai, anthropic, playwright" 2>/dev/null; then
+    echo "== installing the openai, anthropic and playwright Python packages into $venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check openai anthropic playwright
 fi
 PATH="$PWD/$venv/bin:$PATH"
 export PATH
 
-# The TLS tests drive the gateway with curl over HTTP/2 (curl with nghttp2, Debian's build).
-if ! curl --version 2>/dev/null | grep -q HTTP2; then
+# Installs Debian package $1 with apt-get (as root) for the tests named by $2, or says how.
+apt_install() {
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-        echo "== installing curl (with HTTP/2) with apt-get"
+        echo "== installing $1 with apt-get (for $2)"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1"
     else
-        echo "scripts/test.sh: the TLS tests need curl with HTTP/2; install it ('apt-get install curl')" >&2
+        echo "scripts/test.sh: $2 need Debian's $1 ('apt-get install $1')" >&2
         exit 1
     fi
-fi
+}
+# The dashboard's browser tests drive Debian's chromium with Playwright (no browser download);
+# the TLS tests drive the gateway with curl over HTTP/2 (curl with nghttp2, Debian's build).
+[ -x /usr/bin/chromium ] || apt_install chromium "the dashboard's browser tests"
+curl --version 2>/dev/null | grep -q HTTP2 || apt_install curl "the TLS tests (curl with HTTP/2)"
 
 echo "== swift format lint"
 swift format lint --strict -r Sources Tests

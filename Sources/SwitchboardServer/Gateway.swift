@@ -209,7 +209,12 @@ public final class Gateway: Sendable {
         dataPlane.telemetry = telemetry
         var admin = AdminResponder(
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
-        admin.dashboard = DashboardResponder(keyring: adminKeyring, telemetry: telemetry, health: health)
+        let control = ControlResponder(
+            health: health, cluster: store as? any ClusterMembership, node: node, storeLocation: store.location,
+            window: Self.heartbeatInterval * 3)
+        admin.dashboard = DashboardResponder(
+            keyring: adminKeyring, telemetry: telemetry, health: health, manager: manager,
+            services: manager.compiler.services, cluster: { await control.clusterJSON() })
         var services: [any Service] = []
         for (i, address) in config.proxyListen.enumerated() {
             var responder = dataPlane
@@ -217,11 +222,8 @@ public final class Gateway: Sendable {
             services.append(application("proxy\(i)", address, responder, onEventLoop: true))
         }
         services.append(application("admin", config.adminListen, admin))
-        if let control = config.controlListen {
-            let responder = ControlResponder(
-                health: health, cluster: store as? any ClusterMembership, node: node, storeLocation: store.location,
-                window: Self.heartbeatInterval * 3)
-            services.append(application("control", control, responder))
+        if let listen = config.controlListen {
+            services.append(application("control", listen, control))
         }
         if let prometheus = config.prometheusListen {
             let responder = MetricsResponder(metrics: metrics, health: health, path: config.prometheusPath)

@@ -15,6 +15,8 @@ public struct GatewayServices: Sendable {
     public var embeddings = EmbeddingCache()
     /// Google service accounts' access tokens (Vertex AI), fetched once and kept until expiry.
     public var gcpTokens = GCPAccessTokens()
+    /// The quota counters in use, for the dashboard.
+    public var quotaBoard = QuotaBoard()
 
     public init(
         clients: UpstreamClients, quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry,

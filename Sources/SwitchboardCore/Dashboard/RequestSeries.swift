@@ -31,6 +31,8 @@ public struct SeriesBucket: Sendable, Equatable {
     public var promptTokens: UInt64 = 0
     public var completionTokens: UInt64 = 0
     public var errorsByClass: [UInt32] = Array(repeating: 0, count: SeriesBucket.errorClasses.count)
+    /// Failed attempts on the instance by class, also those another instance then answered.
+    public var attemptFailuresByClass: [UInt32] = Array(repeating: 0, count: SeriesBucket.errorClasses.count)
     public var ttft = LatencyHistogram()
     public var duration = LatencyHistogram()
 
@@ -50,12 +52,20 @@ public struct SeriesBucket: Sendable, Equatable {
         duration.record(milliseconds: sample.durationMs)
     }
 
+    public mutating func addAttemptFailure(_ errorClass: String) {
+        let index = Self.errorClasses.firstIndex(of: errorClass) ?? Self.errorClasses.count - 1
+        attemptFailuresByClass[index] = attemptFailuresByClass[index].saturatingAdd(1)
+    }
+
     public mutating func add(_ other: SeriesBucket) {
         requests = requests.saturatingAdd(other.requests)
         errors = errors.saturatingAdd(other.errors)
         promptTokens = promptTokens.saturatingAdd(other.promptTokens)
         completionTokens = completionTokens.saturatingAdd(other.completionTokens)
-        for i in errorsByClass.indices { errorsByClass[i] = errorsByClass[i].saturatingAdd(other.errorsByClass[i]) }
+        for i in errorsByClass.indices {
+            errorsByClass[i] = errorsByClass[i].saturatingAdd(other.errorsByClass[i])
+            attemptFailuresByClass[i] = attemptFailuresByClass[i].saturatingAdd(other.attemptFailuresByClass[i])
+        }
         ttft.add(other.ttft)
         duration.add(other.duration)
     }
@@ -80,13 +90,21 @@ public struct BucketRing: Sendable {
     private func slot(_ number: Int) -> Int { ((number % capacity) + capacity) % capacity }
 
     public mutating func add(_ sample: SeriesSample, at seconds: Int) {
+        update(at: seconds) { $0.add(sample) }
+    }
+
+    public mutating func addAttemptFailure(_ errorClass: String, at seconds: Int) {
+        update(at: seconds) { $0.addAttemptFailure(errorClass) }
+    }
+
+    private mutating func update(at seconds: Int, _ change: (inout SeriesBucket) -> Void) {
         let number = seconds / span
         let index = slot(number)
         if starts[index] != number {
             starts[index] = number
             buckets[index] = SeriesBucket()
         }
-        buckets[index].add(sample)
+        change(&buckets[index])
     }
 
     /// The buckets from `from` to `to` (seconds, inclusive of the span containing `to`), oldest
@@ -113,5 +131,10 @@ public struct RequestSeries: Sendable {
     public mutating func add(_ sample: SeriesSample, at seconds: Int) {
         minutes.add(sample, at: seconds)
         quarters.add(sample, at: seconds)
+    }
+
+    public mutating func addAttemptFailure(_ errorClass: String, at seconds: Int) {
+        minutes.addAttemptFailure(errorClass, at: seconds)
+        quarters.addAttemptFailure(errorClass, at: seconds)
     }
 }

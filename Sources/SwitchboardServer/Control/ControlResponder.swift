@@ -50,12 +50,18 @@ public struct ControlResponder: HTTPResponder {
     /// Every node, its last heartbeat and the revision it has applied; `behind` when that is
     /// older than the database's. Without a shared store: this node alone.
     private func clusterView() async -> Response {
+        let (status, view) = await clusterJSON()
+        return GatewayResponse.json(status, view)
+    }
+
+    /// The cluster view and its status (the dashboard shows it too).
+    func clusterJSON() async -> (HTTPResponse.Status, JSONValue) {
         guard let cluster else {
             let single: JSONValue = [
                 "store": .string(storeLocation), "cluster": false,
                 "nodes": [describe(node, behind: false, heartbeat: nil)],
             ]
-            return GatewayResponse.json(.ok, single)
+            return (.ok, single)
         }
         let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
         do {
@@ -64,10 +70,9 @@ public struct ControlResponder: HTTPResponder {
                 "store": .string(storeLocation), "cluster": true, "revision": .int(Int(revision)),
                 "nodes": .array(nodes.map { describe($0, behind: $0.revision < revision, heartbeat: $0.heartbeatAt) }),
             ]
-            return GatewayResponse.json(.ok, view)
+            return (.ok, view)
         } catch {
-            return GatewayResponse.json(
-                .serviceUnavailable, ["error_msg": .string("configuration store unavailable: \(error)")])
+            return (.serviceUnavailable, ["error_msg": .string("configuration store unavailable: \(error)")])
         }
     }
 

@@ -17,7 +17,9 @@ enum DashboardAssets {
           <nav id="nav" hidden>
             <a href="#overview">Overview</a>
             <a href="#instances">Instances</a>
+            <a href="#quotas">Quotas</a>
             <a href="#traces">Requests</a>
+            <a href="#config">Configuration</a>
             <span id="who"></span>
             <button id="signout" type="button">Sign out</button>
           </nav>
@@ -43,8 +45,14 @@ enum DashboardAssets {
           </section>
           <section id="instances-view" hidden>
             <h2>Instances</h2>
-            <table><thead><tr><th>Route</th><th>Instance</th><th>Status</th><th>Passive</th><th>Breaker</th>
-              <th>Cooldown until</th><th>Last probe</th></tr></thead><tbody id="instances"></tbody></table>
+            <table><thead><tr><th>Route</th><th>Instance</th><th>Provider</th><th>Weight</th><th>Priority</th>
+              <th>Status</th><th>Active checks</th><th>Passive</th><th>Breaker</th><th>Cooldown left</th>
+              <th>In flight</th><th>Errors, 15 min</th><th>Last probe</th></tr></thead><tbody id="instances"></tbody></table>
+          </section>
+          <section id="quotas-view" hidden>
+            <h2>Quotas</h2>
+            <table><thead><tr><th>Owner</th><th>Instance or rule</th><th>Used / reserved / limit</th><th></th>
+              <th>Window</th><th>Resets in</th><th>Rejected, last hour</th></tr></thead><tbody id="quotas"></tbody></table>
           </section>
           <section id="traces-view" hidden>
             <h2>Requests</h2>
@@ -53,6 +61,27 @@ enum DashboardAssets {
             <table><thead><tr><th>Time</th><th>Request id</th><th>Status</th><th>Route</th><th>Consumer</th>
               <th>Model asked / served</th><th>Tokens</th><th>TTFT</th><th>Duration</th><th>Attempts</th></tr></thead>
               <tbody id="traces"></tbody></table>
+          </section>
+          <section id="config-view" hidden>
+            <h2>Configuration</h2>
+            <p><label for="kind">Resource</label>
+              <select id="kind"><option>routes</option><option>consumers</option><option>upstreams</option>
+                <option>services</option><option>plugin_configs</option><option>consumer_groups</option>
+                <option>global_rules</option></select></p>
+            <table><thead><tr><th>Id</th><th>Name</th><th>Summary</th><th>JSON</th></tr></thead>
+              <tbody id="resources"></tbody></table>
+            <form id="editor">
+              <h3>Create or replace</h3>
+              <label for="resource-id">Id</label> <input id="resource-id" required>
+              <label for="resource-json">JSON</label>
+              <textarea id="resource-json" rows="10" cols="80" spellcheck="false"></textarea>
+              <p id="editor-error" role="alert"></p>
+              <button id="save" type="submit">Save</button>
+              <button id="delete" type="button">Delete</button>
+            </form>
+            <h3>Nodes</h3>
+            <table><thead><tr><th>Node</th><th>Address</th><th>Revision</th><th>Behind</th></tr></thead>
+              <tbody id="nodes"></tbody></table>
           </section>
         </main>
         </body>
@@ -76,6 +105,10 @@ enum DashboardAssets {
         .attempts { margin: 0; padding-left: 1rem; }
         svg { width: 100%; height: 80px; border: 1px solid var(--line); }
         #signin { max-width: 20rem; display: grid; gap: .5rem; }
+        #editor { display: grid; gap: .4rem; max-width: 50rem; margin-top: 1rem; }
+        pre { margin: 0; max-height: 8rem; overflow: auto; font-size: .8rem; }
+        meter { width: 10rem; }
+        .field-error { outline: 2px solid var(--bad); }
         [role=alert] { color: var(--bad); }
         """#
 
@@ -84,7 +117,7 @@ enum DashboardAssets {
         let csrf = null;
         let role = null;
         const $ = (id) => document.getElementById(id);
-        const views = ["signin", "overview", "instances", "traces"];
+        const views = ["signin", "overview", "instances", "quotas", "traces", "config"];
 
         async function api(path, options = {}) {
           const headers = Object.assign({ "Content-Type": "application/json" }, options.headers || {});
@@ -108,6 +141,11 @@ enum DashboardAssets {
           return td;
         }
 
+        function ms(value) {
+          if (value == null) return "—";
+          return (value < 10 ? value.toFixed(1) : String(Math.round(value))) + " ms";
+        }
+
         function chart(title, points, field) {
           const width = 300, height = 80;
           const values = points.map((p) => p[field] || 0);
@@ -120,6 +158,7 @@ enum DashboardAssets {
           figure.appendChild(caption);
           const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
           svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+          svg.setAttribute("preserveAspectRatio", "none");
           svg.setAttribute("role", "img");
           svg.setAttribute("aria-label", title);
           const polyline = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
@@ -138,12 +177,14 @@ enum DashboardAssets {
             if (!body.total) return;
             const t = body.total;
             const cards = [
-              ["Requests/s", t.requests_per_second.toFixed(2)],
+              ["Requests", String(t.requests)],
+              ["Requests/s", t.requests_per_second.toFixed(3)],
               ["Prompt tokens/s", t.prompt_tokens_per_second.toFixed(1)],
               ["Completion tokens/s", t.completion_tokens_per_second.toFixed(1)],
               ["Error rate", (t.error_rate * 100).toFixed(1) + " %"],
-              ["TTFT p50 / p95", `${t.ttft_p50_ms ?? "—"} / ${t.ttft_p95_ms ?? "—"} ms`],
-              ["Latency p50 / p95", `${t.latency_p50_ms ?? "—"} / ${t.latency_p95_ms ?? "—"} ms`],
+              ["Errors by class", Object.entries(t.errors_by_class).map(([k, v]) => `${k} ${v}`).join(", ") || "none"],
+              ["TTFT p50 / p95", `${ms(t.ttft_p50_ms)} / ${ms(t.ttft_p95_ms)}`],
+              ["Latency p50 / p95", `${ms(t.latency_p50_ms)} / ${ms(t.latency_p95_ms)}`],
             ];
             $("cards").replaceChildren(...cards.map(([label, value]) => {
               const div = document.createElement("div");
@@ -161,18 +202,65 @@ enum DashboardAssets {
               chart("error rate", body.points, "error_rate"));
           } else if (name === "instances") {
             const { body } = await api("instances");
-            const rows = [];
-            for (const entry of body.list || []) {
-              for (const node of entry.nodes || []) {
-                const tr = document.createElement("tr");
-                tr.dataset.instance = entry.instance;
-                tr.append(cell(entry.route_id), cell(entry.instance), cell(node.status, node.status),
-                  cell(node.passive), cell(node.breaker), cell(node.cooldown_until),
-                  cell(node.last_probe ? node.last_probe.result : null));
-                rows.push(tr);
-              }
-            }
-            $("instances").replaceChildren(...rows);
+            $("instances").replaceChildren(...(body.list || []).map((i) => {
+              const tr = document.createElement("tr");
+              tr.dataset.instance = i.instance;
+              tr.dataset.status = i.status;
+              const errors = Object.entries(i.recent_errors || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+              tr.append(cell(i.route_name || i.route_id), cell(i.instance), cell(i.provider), cell(i.weight),
+                cell(i.priority), cell(i.status, i.status), cell(i.active_checks ? "yes" : "no"), cell(i.passive),
+                cell(i.breaker), cell(i.cooldown_seconds_left != null ? i.cooldown_seconds_left + " s" : null),
+                cell(i.in_flight), cell(errors || null), cell(i.last_probe ? i.last_probe.result : null));
+              return tr;
+            }));
+          } else if (name === "quotas") {
+            const { body } = await api("quotas");
+            $("quotas").replaceChildren(...(body.list || []).map((q) => {
+              const tr = document.createElement("tr");
+              tr.dataset.subject = q.subject;
+              const meter = document.createElement("meter");
+              meter.min = 0; meter.max = q.limit; meter.value = q.used + q.reserved;
+              meter.setAttribute("aria-label", `${q.subject} used`);
+              const td = document.createElement("td");
+              td.appendChild(meter);
+              tr.append(cell(q.owner), cell(q.subject), cell(`${q.used} / ${q.reserved} / ${q.limit}`), td,
+                cell(q.time_window + " s"), cell(Math.ceil(q.reset_in) + " s"), cell(q.rejections_last_hour));
+              return tr;
+            }));
+          } else if (name === "config") {
+            const kind = $("kind").value;
+            const { body } = await api("admin/" + kind);
+            $("resources").replaceChildren(...(body.list || []).map((item) => {
+              const v = item.value;
+              const tr = document.createElement("tr");
+              const id = v.id ?? v.username;
+              tr.dataset.id = id;
+              const pre = document.createElement("pre");
+              pre.textContent = JSON.stringify(v, null, 2);
+              const td = document.createElement("td");
+              td.appendChild(pre);
+              const open = document.createElement("button");
+              open.type = "button";
+              open.textContent = id;
+              open.addEventListener("click", () => {
+                const copy = Object.assign({}, v);
+                delete copy.create_time; delete copy.update_time;
+                $("resource-id").value = id;
+                $("resource-json").value = JSON.stringify(copy, null, 2);
+                $("resource-json").focus();
+              });
+              const idCell = document.createElement("td");
+              idCell.appendChild(open);
+              tr.append(idCell, cell(v.name || v.desc), cell(v.uri || (v.uris || []).join(", ") || Object.keys(v.plugins || {}).join(", ")), td);
+              return tr;
+            }));
+            const nodes = await api("cluster");
+            $("nodes").replaceChildren(...((nodes.body && nodes.body.nodes) || []).map((n) => {
+              const tr = document.createElement("tr");
+              tr.append(cell(n.id), cell(n.address), cell(n.revision), cell(n.behind ? "yes" : "no"));
+              return tr;
+            }));
+            for (const control of [$("save"), $("delete"), $("resource-json"), $("resource-id")]) control.disabled = role !== "admin";
           } else if (name === "traces") {
             const id = $("request-id").value.trim();
             const { body } = await api("traces" + (id ? "?request_id=" + encodeURIComponent(id) : "?limit=100"));
@@ -219,13 +307,41 @@ enum DashboardAssets {
             show("signin");
           });
           $("trace-search").addEventListener("submit", (event) => { event.preventDefault(); refresh("traces"); });
+          $("kind").addEventListener("change", () => refresh("config"));
+          $("editor").addEventListener("submit", async (event) => {
+            event.preventDefault();
+            $("resource-json").classList.remove("field-error");
+            let body;
+            try { body = JSON.parse($("resource-json").value); } catch (e) {
+              $("editor-error").textContent = "not JSON: " + e.message;
+              $("resource-json").classList.add("field-error");
+              return;
+            }
+            const path = "admin/" + $("kind").value + "/" + encodeURIComponent($("resource-id").value);
+            const result = await api(path, { method: "PUT", body: JSON.stringify(body) });
+            if (result.status >= 400) {
+              const message = result.body.error_msg || "refused";
+              const field = /property "([^"]+)"/.exec(message);
+              $("editor-error").textContent = (field ? `${field[1]}: ` : "") + message;
+              $("resource-json").classList.add("field-error");
+              return;
+            }
+            $("editor-error").textContent = "saved";
+            refresh("config");
+          });
+          $("delete").addEventListener("click", async () => {
+            const path = "admin/" + $("kind").value + "/" + encodeURIComponent($("resource-id").value);
+            const result = await api(path, { method: "DELETE" });
+            $("editor-error").textContent = result.status >= 400 ? (result.body.error_msg || result.body.message || "refused") : "deleted";
+            refresh("config");
+          });
           for (const input of document.querySelectorAll("input[name=window]")) input.addEventListener("change", () => refresh("overview"));
           window.addEventListener("hashchange", route);
           const { status, body } = await api("session");
           if (status === 200) { csrf = body.csrf; role = body.role; $("who").textContent = role; route(); } else { show("signin"); }
           setInterval(() => {
             const visible = views.find((v) => !$(v + "-view").hidden);
-            if (visible && visible !== "signin" && visible !== "traces") refresh(visible);
+            if (visible && ["overview", "instances", "quotas"].includes(visible)) refresh(visible);
           }, 2000);
         });
         """#

@@ -14,6 +14,10 @@ struct DashboardResponder: Sendable {
     let sessions = DashboardSessions()
     let telemetry: Telemetry
     let health: HealthRegistry
+    let manager: ConfigManager
+    let services: GatewayServices
+    /// The nodes of the cluster and the revision each applied (this node alone without one).
+    let cluster: @Sendable () async -> (HTTPResponse.Status, JSONValue)
 
     /// Headers of every dashboard answer: no framing, no sniffing, no referrer, scripts only
     /// from the page's own origin.
@@ -67,7 +71,15 @@ struct DashboardResponder: Sendable {
             let found = telemetry.traces(limit: limit, requestID: parameters["request_id"].map(String.init))
             return json(.ok, ["list": .array(found.map(\.json))])
         case "instances":
-            return json(.ok, ["list": .array(health.checked().map { $0.describe() })])
+            return json(.ok, ["list": .array(await instances())])
+        case "quotas":
+            let list = services.quotaBoard.list(now: Date().timeIntervalSince1970) { key, window in
+                services.clusterQuotas?.known(key, window: window) ?? services.quotas.peek(key, window: window)
+            }
+            return json(.ok, ["list": .array(list)])
+        case "cluster":
+            let (status, view) = await cluster()
+            return json(status, view)
         default:
             guard route.hasPrefix("admin/") || route == "admin" else {
                 return json(.notFound, ["error_msg": "not found"])
@@ -114,6 +126,57 @@ struct DashboardResponder: Sendable {
         default:
             return json(.methodNotAllowed, ["error_msg": "not supported"])
         }
+    }
+
+    /// Every instance of every AI route: its configuration (weight, priority), its health
+    /// (active, passive, breaker, cooldown with the seconds left), the attempts on it now, and
+    /// the error classes of its last 15 minutes.
+    private func instances() async -> [JSONValue] {
+        let state = await manager.state
+        let now = Date().timeIntervalSince1970
+        var byInstance: [String: InstanceHealth] = [:]
+        for entry in health.all() { byInstance["\(entry.routeID ?? "")|\(entry.instance)"] = entry }
+        var rows: [JSONValue] = []
+        for record in state.list(.routes) {
+            let route = record.value
+            let config = route["plugin_config_id"].flatMap {
+                state[.pluginConfigs, ConfigValidator.idString($0)]?.value
+            }
+            let plugins = route["plugins"]?.objectValue ?? [:]
+            let shared = config?["plugins"]?.objectValue ?? [:]
+            let multi = plugins["ai-proxy-multi"] ?? shared["ai-proxy-multi"]
+            var instances = multi?["instances"]?.arrayValue ?? []
+            if multi == nil, let single = plugins["ai-proxy"] ?? shared["ai-proxy"] {
+                var one = single
+                one["name"] = .string("ai-proxy-\(single["provider"]?.stringValue ?? "")")
+                instances = [one]
+            }
+            for instance in instances {
+                let name = instance["name"]?.stringValue ?? ""
+                var row: JSONObject = [
+                    "route_id": .string(record.id), "route_name": route["name"] ?? .null, "instance": .string(name),
+                    "provider": instance["provider"] ?? .null, "weight": instance["weight"] ?? .null,
+                    "priority": instance["priority"] ?? .int(0),
+                ]
+                let entry = byInstance["\(record.id)|\(name)"]
+                let node = entry?.describe()["nodes"]?[0]
+                row["status"] = node?["status"] ?? "unknown"
+                row["available"] = node?["available"] ?? .bool(true)
+                row["active_checks"] = .bool(entry?.isChecked ?? false)
+                row["passive"] = node?["passive"] ?? .null
+                row["breaker"] = node?["breaker"] ?? .null
+                row["last_probe"] = node?["last_probe"] ?? .null
+                if let until = node?["cooldown_until"]?.doubleValue, until > now {
+                    row["cooldown_seconds_left"] = .double(((until - now) * 10).rounded() / 10)
+                } else {
+                    row["cooldown_seconds_left"] = .null
+                }
+                row["in_flight"] = .int(entry?.inFlight.load(ordering: .relaxed) ?? 0)
+                row["recent_errors"] = .object(telemetry.recentErrors(route: record.id, instance: name))
+                rows.append(.object(row))
+            }
+        }
+        return rows
     }
 
     static func name(_ role: AdminKeyring.Role) -> String { role == .admin ? "admin" : "viewer" }

@@ -49,9 +49,17 @@ public final class Telemetry: Sendable {
             failed: failed, errorClass: errorClass, promptTokens: prompt ?? 0, completionTokens: completion ?? 0,
             ttftMs: ttft.map(Double.init), durationMs: Double(durationMs))
         var key = Key(route: x.route?.id ?? "", instance: instance)
+        let failedAttempts = (x.ai?.attemptTrace ?? []).compactMap { a in a.errorClass.map { (a.instance, $0) } }
         series.withLock { series in
             if series[key] == nil && series.count >= maxSeriesKeys { key = Key(route: "(other)", instance: "") }
             series[key, default: RequestSeries()].add(sample, at: Int(time))
+            for (attempted, errorClass) in failedAttempts {
+                var attemptKey = Key(route: x.route?.id ?? "", instance: attempted)
+                if series[attemptKey] == nil && series.count >= maxSeriesKeys {
+                    attemptKey = Key(route: "(other)", instance: "")
+                }
+                series[attemptKey, default: RequestSeries()].addAttemptFailure(errorClass, at: Int(time))
+            }
         }
         guard keepsTraces else { return }
         let trace = RequestTrace(
@@ -125,6 +133,19 @@ public final class Telemetry: Sendable {
             "ttft_p50_ms": quantile(bucket.ttft, 0.5), "ttft_p95_ms": quantile(bucket.ttft, 0.95),
             "latency_p50_ms": quantile(bucket.duration, 0.5), "latency_p95_ms": quantile(bucket.duration, 0.95),
         ]
+    }
+
+    /// The failed attempts on a route-instance over the last 15 minutes, by error class.
+    func recentErrors(route: String, instance: String) -> JSONObject {
+        let end = Int(now())
+        guard let one = series.withLock({ $0[Key(route: route, instance: instance)] }) else { return [:] }
+        var total = SeriesBucket()
+        for point in one.minutes.buckets(from: end - 14 * 60, to: end) { total.add(point.bucket) }
+        var errors = JSONObject()
+        for (i, name) in SeriesBucket.errorClasses.enumerated() where total.attemptFailuresByClass[i] > 0 {
+            errors[name] = .int(Int(total.attemptFailuresByClass[i]))
+        }
+        return errors
     }
 
     /// The newest traces (at most `limit`), or the one with `requestID`.

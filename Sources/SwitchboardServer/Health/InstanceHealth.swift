@@ -8,6 +8,8 @@ import Synchronization
 /// report, and what the control API shows. Lives in the ``HealthRegistry`` by identity, so it
 /// survives configuration changes that leave the instance as it was.
 public final class InstanceHealth: Sendable {
+    /// Attempts on this instance now (streams until their relay ends), for the dashboard.
+    let inFlight = Atomic(0)
     public let key: String
     public let routeID: String?
     public let instance: String

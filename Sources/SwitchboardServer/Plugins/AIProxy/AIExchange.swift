@@ -20,6 +20,8 @@ public final class AIExchange: @unchecked Sendable {
     public var relayingStream = false
     /// The active-connections gauge of a relayed stream, decremented when it ends.
     var activeConnection: Meter?
+    /// The instance whose in-flight count the relayed stream holds.
+    var activeInstance: InstanceHealth?
     /// The instance picked (possibly claiming a half-open trial) whose outcome has not been
     /// reported yet; released in the log phase if the request never reached a verdict.
     var pendingVerdict: Int?

@@ -275,6 +275,7 @@ struct AIProxyHandler: PluginHandler {
             // In flight per attempt, back to 0 when it ends (a stream: when the relay ends).
             let connection = context.metrics.activeConnections(exchange, node: settings.instances[index].name)
             connection.increment()
+            health[index].inFlight.add(1, ordering: .relaxed)
             let attemptStarted = ContinuousClock.now
             let outcome = await attempt(
                 index, exchange, ai, deadline: deadline,
@@ -291,12 +292,15 @@ struct AIProxyHandler: PluginHandler {
                     health[index].reportToBreaker(nil)
                     ai.pendingVerdict = nil
                     connection.decrement()
+                    health[index].inFlight.subtract(1, ordering: .relaxed)
                 } else {
                     ai.activeConnection = connection
+                    ai.activeInstance = health[index]
                 }
                 return response
             case .failure(let f):
                 connection.decrement()
+                health[index].inFlight.subtract(1, ordering: .relaxed)
                 // The client left (the attempt was cancelled): no verdict on the instance, no
                 // fallback; the log phase gives back a claimed half-open trial.
                 if Task.isCancelled { throw CancellationError() }
@@ -395,6 +399,8 @@ struct AIProxyHandler: PluginHandler {
         // A relayed stream's in-flight gauge ends here, also when its body never ran.
         ai.activeConnection?.decrement()
         ai.activeConnection = nil
+        ai.activeInstance?.inFlight.subtract(1, ordering: .relaxed)
+        ai.activeInstance = nil
         guard let index = ai.pendingVerdict else { return }
         ai.pendingVerdict = nil
         health[index].abandon()

@@ -49,6 +49,9 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     /// `<parent key>:<hash of this config>`: counters are per route or consumer, and a changed
     /// config starts new counters (APISIX's behaviour).
     let counterPrefix: String
+    /// The route, consumer or consumer group this configuration belongs to.
+    let owner: String
+    let board: QuotaBoard
     let quotas: any QuotaCounterStore
     /// The cluster's counters with `policy: cluster` (`nil`: this node's `quotas`).
     let cluster: ClusterQuotas?
@@ -85,6 +88,8 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         rejectedMessage = config["rejected_msg"]?.stringValue
         allowDegradation = config["allow_degradation"]?.boolValue ?? false
         counterPrefix = "\(context.parentKey):\(CRC32.checksum(config.serializedBytes()))"
+        owner = context.parentKey
+        board = context.services.quotaBoard
         quotas = context.quotas
         cluster = config["policy"]?.stringValue == "cluster" ? context.clusterQuotas : nil
         syncInterval = config["sync_interval"]?.intValue.map { Double($0) / 1000 }
@@ -174,9 +179,19 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
     /// A reservation on the counters of this configuration's policy.
     private func reserve(_ key: String, window: QuotaWindow, _ exchange: Exchange) async -> ClusterQuotas.Outcome {
         let estimate = estimate(exchange, key: key)
-        guard let cluster else { return .decided(quotas.reserve(key, window: window, estimate: estimate)) }
-        return await cluster.reserve(
-            key, window: window, estimate: estimate, syncInterval: syncInterval, allowDegradation: allowDegradation)
+        let outcome: ClusterQuotas.Outcome
+        if let cluster {
+            outcome = await cluster.reserve(
+                key, window: window, estimate: estimate, syncInterval: syncInterval, allowDegradation: allowDegradation)
+        } else {
+            outcome = .decided(quotas.reserve(key, window: window, estimate: estimate))
+        }
+        var rejected = false
+        if case .decided(.rejected) = outcome { rejected = true }
+        board.observe(
+            key: key, owner: owner, subject: String(key.dropFirst(counterPrefix.count + 1)), window: window,
+            rejected: rejected, now: exchange.startDate.timeIntervalSince1970)
+        return outcome
     }
 
     /// Settles (`actual`) or releases a reservation where it was made.
