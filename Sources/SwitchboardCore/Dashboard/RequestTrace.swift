@@ -74,13 +74,18 @@ public struct RingBuffer<Element: Sendable>: Sendable {
         storage.reserveCapacity(self.capacity)
     }
 
-    public mutating func append(_ element: Element) {
+    /// Appends `element`; returns the element it pushed out, if any (so a caller holding a
+    /// lock can release it after).
+    @discardableResult
+    public mutating func append(_ element: Element) -> Element? {
+        defer { next = (next + 1) % capacity }
         if storage.count < capacity {
             storage.append(element)
-        } else {
-            storage[next] = element
+            return nil
         }
-        next = (next + 1) % capacity
+        let evicted = storage[next]
+        storage[next] = element
+        return evicted
     }
 
     public var count: Int { storage.count }

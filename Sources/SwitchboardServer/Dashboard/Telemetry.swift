@@ -8,20 +8,33 @@ import Synchronization
 /// (``RequestTrace``, no payloads). Written once per request in the log phase — after the
 /// response's last byte — with one short lock each; read by the dashboard.
 ///
-/// Memory: a route-instance's series is 157 buckets of about 400 bytes (62 KB), made when it
-/// first sees traffic; at most `maxSeriesKeys` of them (further pairs are counted under
-/// route `(other)`). A trace is about 300 bytes plus 60 per attempt.
+/// Memory: see the README's "Dashboard" (measured per route-instance and per trace). A
+/// route-instance's series is made when it first sees traffic; at most `maxSeriesKeys` of them
+/// (further pairs are counted under route `(other)`).
 public final class Telemetry: Sendable {
     struct Key: Hashable, Sendable {
         var route: String
         var instance: String
     }
 
-    private let series = Mutex<[Key: RequestSeries]>([:])
+    /// One stripe of the series. Requests finish on every event loop at once: each thread
+    /// writes to its own stripe (by thread identity), so the log phase does not wait for another
+    /// thread's lock; readers merge the stripes.
+    final class Stripe: Sendable {
+        let series = Mutex<[Key: RequestSeries]>([:])
+    }
+
+    static let stripeCount = 8
+    private let stripes: [Stripe]
+    /// The last requests: one ring, so it holds exactly `traceCapacity` (its lock is held for
+    /// one assignment; the request it pushes out is released after).
     private let traces: Mutex<RingBuffer<RequestTrace>>
+    let traceCapacity: Int
     /// `dashboard.trace_size: 0` keeps no traces.
     let keepsTraces: Bool
     let maxSeriesKeys: Int
+    /// Series made so far, in all stripes.
+    private let seriesCount = Atomic(0)
     /// The clock, in seconds since 1970 (tests move it).
     let now: @Sendable () -> Double
 
@@ -29,7 +42,9 @@ public final class Telemetry: Sendable {
         traceCapacity: Int = 1000, maxSeriesKeys: Int = 200,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
+        self.stripes = (0..<Self.stripeCount).map { _ in Stripe() }
         self.traces = Mutex(RingBuffer(capacity: traceCapacity))
+        self.traceCapacity = max(0, traceCapacity)
         self.keepsTraces = traceCapacity > 0
         self.maxSeriesKeys = max(1, maxSeriesKeys)
         self.now = now
@@ -40,35 +55,60 @@ public final class Telemetry: Sendable {
         let time = now()
         let instance = x.logValues["picked_instance"] ?? x.upstreamAddr ?? ""
         let failed = x.status >= 400
-        let errorClass = failed ? (x.logValues["llm_error_class"] ?? "other") : nil
+        let errorClass = x.logValues["llm_error_class"]
         let prompt = x.logValues["llm_prompt_tokens"].flatMap { Int($0) }
         let completion = x.logValues["llm_completion_tokens"].flatMap { Int($0) }
         let ttft = x.logValues["llm_time_to_first_token"].flatMap { Int($0) }
         let durationMs = AIProxyHandler.milliseconds(x.elapsed)
         let sample = SeriesSample(
-            failed: failed, errorClass: errorClass, promptTokens: prompt ?? 0, completionTokens: completion ?? 0,
-            ttftMs: ttft.map(Double.init), durationMs: Double(durationMs))
-        var key = Key(route: x.route?.id ?? "", instance: instance)
-        let failedAttempts = (x.ai?.attemptTrace ?? []).compactMap { a in a.errorClass.map { (a.instance, $0) } }
-        series.withLock { series in
-            if series[key] == nil && series.count >= maxSeriesKeys { key = Key(route: "(other)", instance: "") }
-            series[key, default: RequestSeries()].add(sample, at: Int(time))
-            for (attempted, errorClass) in failedAttempts {
-                var attemptKey = Key(route: x.route?.id ?? "", instance: attempted)
-                if series[attemptKey] == nil && series.count >= maxSeriesKeys {
-                    attemptKey = Key(route: "(other)", instance: "")
-                }
-                series[attemptKey, default: RequestSeries()].addAttemptFailure(errorClass, at: Int(time))
+            failed: failed, errorClass: failed ? (errorClass ?? "other") : nil, promptTokens: prompt ?? 0,
+            completionTokens: completion ?? 0, ttftMs: ttft.map(Double.init), durationMs: Double(durationMs))
+        let routeID = x.route?.id ?? ""
+        let ai = x.ai
+        let attempts = ai?.attemptTrace ?? []
+        let trace: RequestTrace? =
+            keepsTraces
+            ? RequestTrace(
+                requestID: x.requestID, time: time, method: x.method, path: x.path, routeID: x.route?.id,
+                consumer: x.consumer?.username, status: x.status, modelAsked: ai?.clientModel,
+                modelServed: x.logValues["llm_model"], instance: instance.isEmpty ? nil : instance,
+                promptTokens: prompt, completionTokens: completion, ttftMs: ttft, durationMs: durationMs,
+                errorClass: errorClass, attempts: attempts) : nil
+        let seconds = Int(time)
+        stripe().series.withLock { series in
+            // A new series counts against the bound of all stripes together (memory).
+            func bounded(_ key: Key) -> Key {
+                guard series[key] == nil else { return key }
+                let other = Key(route: "(other)", instance: "")
+                guard seriesCount.load(ordering: .relaxed) < maxSeriesKeys else { return other }
+                seriesCount.add(1, ordering: .relaxed)
+                return key
+            }
+            series[bounded(Key(route: routeID, instance: instance)), default: RequestSeries()].add(
+                sample, at: seconds)
+            for attempt in attempts {
+                guard let failure = attempt.errorClass else { continue }
+                series[bounded(Key(route: routeID, instance: attempt.instance)), default: RequestSeries()]
+                    .addAttemptFailure(failure, at: seconds)
             }
         }
-        guard keepsTraces else { return }
-        let trace = RequestTrace(
-            requestID: x.requestID, time: time, method: x.method, path: x.path, routeID: x.route?.id,
-            consumer: x.consumer?.username, status: x.status, modelAsked: x.ai?.clientModel,
-            modelServed: x.logValues["llm_model"], instance: instance.isEmpty ? nil : instance,
-            promptTokens: prompt, completionTokens: completion, ttftMs: ttft, durationMs: durationMs,
-            errorClass: x.logValues["llm_error_class"], attempts: x.ai?.attemptTrace ?? [])
-        traces.withLock { $0.append(trace) }
+        if let trace {
+            let evicted = traces.withLock { $0.append(trace) }
+            _ = evicted  // released here, outside the lock
+        }
+    }
+
+    /// This thread's stripe.
+    private func stripe() -> Stripe {
+        let thread = UInt(pthread_self())
+        return stripes[Int((thread >> 12) % UInt(stripes.count))]
+    }
+
+    /// The series of every stripe whose key `select` keeps.
+    private func series(_ select: (Key) -> Bool) -> [RequestSeries] {
+        stripes.flatMap { stripe in
+            stripe.series.withLock { series in series.filter { select($0.key) }.map(\.value) }
+        }
     }
 
     /// The time window of an overview.
@@ -82,29 +122,15 @@ public final class Telemetry: Sendable {
     /// TTFT and duration.
     func overview(_ window: Window, route: String? = nil, instance: String? = nil) -> JSONValue {
         let end = Int(now())
-        let selected = series.withLock { series in
-            series.filter {
-                (route == nil || $0.key.route == route) && (instance == nil || $0.key.instance == instance)
-            }
-            .map(\.value)
-        }
-        let span: Int
-        var points: [(start: Int, bucket: SeriesBucket)] = []
+        let selected = series { (route == nil || $0.route == route) && (instance == nil || $0.instance == instance) }
+        let span = window == .lastQuarterHour ? 60 : 900
+        let from = window == .lastQuarterHour ? end - 14 * 60 : end - 86400
+        let empty =
+            window == .lastQuarterHour ? BucketRing(span: 60, capacity: 60) : BucketRing(span: 900, capacity: 97)
+        var points = empty.buckets(from: from, to: end)
         for one in selected {
-            let buckets =
-                window == .lastQuarterHour
-                ? one.minutes.buckets(from: end - 14 * 60, to: end) : one.quarters.buckets(from: end - 86400, to: end)
-            if points.isEmpty {
-                points = buckets
-            } else {
-                for i in points.indices where i < buckets.count { points[i].bucket.add(buckets[i].bucket) }
-            }
-        }
-        span = window == .lastQuarterHour ? 60 : 900
-        if points.isEmpty {
-            let ring =
-                window == .lastQuarterHour ? BucketRing(span: 60, capacity: 60) : BucketRing(span: 900, capacity: 97)
-            points = ring.buckets(from: window == .lastQuarterHour ? end - 14 * 60 : end - 86400, to: end)
+            let buckets = (window == .lastQuarterHour ? one.minutes : one.quarters).buckets(from: from, to: end)
+            for i in points.indices where i < buckets.count { points[i].bucket.add(buckets[i].bucket) }
         }
         var total = SeriesBucket()
         for point in points { total.add(point.bucket) }
@@ -138,9 +164,11 @@ public final class Telemetry: Sendable {
     /// The failed attempts on a route-instance over the last 15 minutes, by error class.
     func recentErrors(route: String, instance: String) -> JSONObject {
         let end = Int(now())
-        guard let one = series.withLock({ $0[Key(route: route, instance: instance)] }) else { return [:] }
+        let key = Key(route: route, instance: instance)
         var total = SeriesBucket()
-        for point in one.minutes.buckets(from: end - 14 * 60, to: end) { total.add(point.bucket) }
+        for one in series({ $0 == key }) {
+            for point in one.minutes.buckets(from: end - 14 * 60, to: end) { total.add(point.bucket) }
+        }
         var errors = JSONObject()
         for (i, name) in SeriesBucket.errorClasses.enumerated() where total.attemptFailuresByClass[i] > 0 {
             errors[name] = .int(Int(total.attemptFailuresByClass[i]))

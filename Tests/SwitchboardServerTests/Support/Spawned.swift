@@ -26,6 +26,14 @@ final class Spawned: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else of this process's goes to the child: a socket of an in-process gateway
+        // inherited by a browser that runs for seconds would keep that connection open after
+        // the gateway closed it (a test waiting for the close would wait for the browser).
+        // (glibc 2.34's `posix_spawn_file_actions_addclosefrom_np`, not in Swift's Glibc module.)
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+        }
         let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map { "\($0)=\($1)" }
         // A working directory through the shell (glibc's addchdir is not in Swift's Glibc module).
         let command =
