@@ -67,5 +67,10 @@ import Testing
         #expect(ring.newestFirst == [2, 1])
         for i in 3...7 { ring.append(i) }
         #expect(ring.newestFirst == [7, 6, 5] && ring.count == 3)
+        #expect(ring.newest(limit: 2) { _ in true } == [7, 6])
+        #expect(ring.newest(limit: 5) { $0 % 2 == 1 } == [7, 5])
+        var partial = RingBuffer<Int>(capacity: 4)
+        for i in 1...3 { partial.append(i) }
+        #expect(partial.newest(limit: 10) { _ in true } == [3, 2, 1])
     }
 }

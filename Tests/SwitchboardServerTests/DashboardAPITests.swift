@@ -3,6 +3,8 @@ import NIOHTTP1
 import SwitchboardCore
 import Testing
 
+@testable import SwitchboardServer
+
 /// The dashboard's session handling and JSON API on the admin listener (the page itself is
 /// driven by a browser in the browser tests).
 @Suite struct DashboardAPITests {
@@ -105,5 +107,39 @@ import Testing
             let byInstance = try await Self.call(f.gw, .GET, "overview?window=24h&instance=b", session)
             #expect(byInstance.json["total"]?["requests"] == 1)
         }
+    }
+
+    /// The dashboard's session cookie, which a browser also sends to the proxy port (cookies
+    /// are not bound to ports), never reaches an upstream; the trace keeps at most 256 bytes of
+    /// a client's path; sign-in takes JSON only.
+    @Test func whatComesFromClientsIsBounded() async throws {
+        try await withFixture { fx in
+            let gw = try await fx.own(TestGateway.start())
+            let upstream = try await fx.own(FakeUpstream.start(name: "u"))
+            let route = #"{"uri":"/api/*","upstream":{"nodes":{"\#(upstream.address)":1}}}"#
+            #expect(try await gw.admin(.PUT, "/routes/api", route).status == 201)
+            let forwarded = try await gw.proxy(
+                .GET, "/api/x", headers: [("Cookie", "a=1; \(DashboardSessions.cookieName)=secret-session; b=2")])
+            #expect(forwarded.status == 200)
+            #expect(upstream.requests.last?.headers[.cookie] == "a=1; b=2")
+
+            let long = "/api/" + String(repeating: "p", count: 5000)
+            #expect(try await gw.proxy(.GET, long).status == 200)
+            let session = try #require(try await Self.signIn(gw, key: TestGateway.viewerKey).1)
+            let traces = try await Self.call(gw, .GET, "traces?limit=1", session)
+            let path = traces.json["list"]?[0]?["path"]?.stringValue ?? ""
+            #expect(path.hasPrefix("/api/ppp") && path.utf8.count <= 260)
+
+            let form = try await HTTP.send(
+                .POST, gw.adminBase + "/ui/api/session", body: #"{"key":"\#(TestGateway.adminKey)"}"#,
+                headers: [("Content-Type", "text/plain")])
+            #expect(form.status == 400, "a cross-site form cannot sign a browser in")
+        }
+    }
+
+    @Test func ruleKeysAreShownOnlyByTheirStart() {
+        #expect(QuotaBoard.shown("gpt-4o") == "gpt-4o")
+        #expect(QuotaBoard.shown("rule:team") == "rule:team")
+        #expect(QuotaBoard.shown("rule:sk-client-api-key") == "rule:sk-c… (17 characters)")
     }
 }

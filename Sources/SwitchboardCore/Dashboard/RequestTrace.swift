@@ -90,6 +90,18 @@ public struct RingBuffer<Element: Sendable>: Sendable {
 
     public var count: Int { storage.count }
 
+    /// Up to `limit` elements that `matching` keeps, newest first, without copying the rest.
+    public func newest(limit: Int, where matching: (Element) -> Bool) -> [Element] {
+        var found: [Element] = []
+        var index = next
+        for _ in 0..<storage.count {
+            guard found.count < limit else { break }
+            index = (index - 1 + storage.count) % storage.count
+            if matching(storage[index]) { found.append(storage[index]) }
+        }
+        return found
+    }
+
     /// Newest first.
     public var newestFirst: [Element] {
         guard storage.count == capacity else { return storage.reversed() }

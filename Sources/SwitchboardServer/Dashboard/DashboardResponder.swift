@@ -73,8 +73,9 @@ struct DashboardResponder: Sendable {
         case "instances":
             return json(.ok, ["list": .array(await instances())])
         case "quotas":
-            let list = services.quotaBoard.list(now: Date().timeIntervalSince1970) { key, window in
-                services.clusterQuotas?.known(key, window: window) ?? services.quotas.peek(key, window: window)
+            let list = services.quotaBoard.list(now: Date().timeIntervalSince1970) { key, window, shared in
+                if shared, let cluster = services.clusterQuotas { return cluster.known(key, window: window) }
+                return services.quotas.peek(key, window: window)
             }
             return json(.ok, ["list": .array(list)])
         case "cluster":
@@ -94,7 +95,9 @@ struct DashboardResponder: Sendable {
         let cookie = DashboardSessions.cookie(request.headers[.cookie])
         switch request.method {
         case .post:
-            guard let buffer = try? await request.collectBody(upTo: 4096),
+            // JSON only: a form on another site cannot sign a browser in to someone's session.
+            guard request.headers[.contentType].map({ ASCII.hasPrefix($0, "application/json") }) == true,
+                let buffer = try? await request.collectBody(upTo: 4096),
                 let body = try? JSONParser.parse(buffer.readableBytesView), let key = body["key"]?.stringValue
             else {
                 return json(.badRequest, ["error_msg": "send {\"key\": \"<admin key>\"} as JSON"])
@@ -137,7 +140,7 @@ struct DashboardResponder: Sendable {
         var byInstance: [String: InstanceHealth] = [:]
         for entry in health.all() { byInstance["\(entry.routeID ?? "")|\(entry.instance)"] = entry }
         var rows: [JSONValue] = []
-        for record in state.list(.routes) {
+        for record in state.list(.routes) where record.value["status"]?.intValue != 0 {
             let route = record.value
             let config = route["plugin_config_id"].flatMap {
                 state[.pluginConfigs, ConfigValidator.idString($0)]?.value

@@ -11,6 +11,8 @@ public final class QuotaBoard: Sendable {
         var owner: String
         var subject: String
         var window: QuotaWindow
+        /// Kept in the cluster's shared counters (`policy: cluster`), else in this node's.
+        var shared: Bool
         var lastSeen: Double
         /// Rejections per minute: slot `minute % 60`, with the minute it counts.
         var rejections: [(minute: Int, count: Int)] = Array(repeating: (-1, 0), count: 60)
@@ -22,15 +24,20 @@ public final class QuotaBoard: Sendable {
     public init() {}
 
     /// A counter was consulted for a request (`rejected`: and refused it).
-    func observe(key: String, owner: String, subject: String, window: QuotaWindow, rejected: Bool, now: Double) {
+    func observe(
+        key: String, owner: String, subject: String, window: QuotaWindow, shared: Bool, rejected: Bool, now: Double
+    ) {
         let minute = Int(now / 60)
         entries.withLock { entries in
-            if entries[key] == nil, entries.count >= Self.capacity,
-                let oldest = entries.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key
-            {
-                entries.removeValue(forKey: oldest)
+            if entries[key] == nil, entries.count >= Self.capacity {
+                // Full: the least recently used tenth goes at once, so a stream of new rule keys
+                // costs one sort per hundred keys, not a scan per key.
+                let oldest = entries.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(Self.capacity / 10)
+                for (old, _) in oldest { entries.removeValue(forKey: old) }
             }
-            var entry = entries[key] ?? Entry(owner: owner, subject: subject, window: window, lastSeen: now)
+            var entry =
+                entries[key]
+                ?? Entry(owner: owner, subject: Self.shown(subject), window: window, shared: shared, lastSeen: now)
             entry.window = window
             entry.lastSeen = now
             if rejected {
@@ -42,13 +49,21 @@ public final class QuotaBoard: Sendable {
         }
     }
 
-    /// Each counter with its current state, as `state(key, window)` reads it.
-    func list(now: Double, state: (String, QuotaWindow) -> QuotaState) -> [JSONValue] {
+    /// How a counter's subject is shown: an instance name as it is; a rule's resolved key
+    /// (which may come from a client's header) only by its first characters.
+    static func shown(_ subject: String) -> String {
+        guard subject.hasPrefix("rule:") else { return subject }
+        let key = subject.dropFirst("rule:".count)
+        return key.count <= 4 ? subject : "rule:\(key.prefix(4))… (\(key.count) characters)"
+    }
+
+    /// Each counter with its current state, as `state(key, window, shared)` reads it.
+    func list(now: Double, state: (String, QuotaWindow, Bool) -> QuotaState) -> [JSONValue] {
         let minute = Int(now / 60)
         let snapshot = entries.withLock { $0 }
         return snapshot.sorted { ($0.value.owner, $0.value.subject) < ($1.value.owner, $1.value.subject) }.map {
             key, entry in
-            let current = state(key, entry.window)
+            let current = state(key, entry.window, entry.shared)
             let rejected = entry.rejections.filter { minute - $0.minute < 60 && $0.minute >= 0 }.reduce(0) {
                 $0 + $1.count
             }

@@ -33,8 +33,8 @@ public final class Telemetry: Sendable {
     /// `dashboard.trace_size: 0` keeps no traces.
     let keepsTraces: Bool
     let maxSeriesKeys: Int
-    /// Series made so far, in all stripes.
-    private let seriesCount = Atomic(0)
+    /// The route-instances with a series in any stripe: the bound counts distinct pairs.
+    private let admitted = Mutex<Set<Key>>([])
     /// The clock, in seconds since 1970 (tests move it).
     let now: @Sendable () -> Double
 
@@ -54,8 +54,10 @@ public final class Telemetry: Sendable {
     func record(_ x: Exchange) {
         let time = now()
         let instance = x.logValues["picked_instance"] ?? x.upstreamAddr ?? ""
-        let failed = x.status >= 400
-        let errorClass = x.logValues["llm_error_class"]
+        // A stream that broke after content was relayed answered 200 but failed.
+        let broken = x.logValues["llm_error_class"] == ErrorClass.streamBroken.rawValue
+        let failed = x.status >= 400 || broken
+        let errorClass = failed ? x.logValues["llm_error_class"] : nil
         let prompt = x.logValues["llm_prompt_tokens"].flatMap { Int($0) }
         let completion = x.logValues["llm_completion_tokens"].flatMap { Int($0) }
         let ttft = x.logValues["llm_time_to_first_token"].flatMap { Int($0) }
@@ -65,13 +67,17 @@ public final class Telemetry: Sendable {
             completionTokens: completion ?? 0, ttftMs: ttft.map(Double.init), durationMs: Double(durationMs))
         let routeID = x.route?.id ?? ""
         let ai = x.ai
-        let attempts = ai?.attemptTrace ?? []
+        var attempts = ai?.attemptTrace ?? []
+        if broken, let last = attempts.indices.last, attempts[last].errorClass == nil {
+            attempts[last].errorClass = ErrorClass.streamBroken.rawValue
+        }
         let trace: RequestTrace? =
             keepsTraces
             ? RequestTrace(
-                requestID: x.requestID, time: time, method: x.method, path: x.path, routeID: x.route?.id,
-                consumer: x.consumer?.username, status: x.status, modelAsked: ai?.clientModel,
-                modelServed: x.logValues["llm_model"], instance: instance.isEmpty ? nil : instance,
+                requestID: Self.bounded(x.requestID), time: time, method: x.method, path: Self.bounded(x.path),
+                routeID: x.route?.id, consumer: x.consumer?.username, status: x.status,
+                modelAsked: ai?.clientModel.map(Self.bounded), modelServed: x.logValues["llm_model"].map(Self.bounded),
+                instance: instance.isEmpty ? nil : instance,
                 promptTokens: prompt, completionTokens: completion, ttftMs: ttft, durationMs: durationMs,
                 errorClass: errorClass, attempts: attempts) : nil
         let seconds = Int(time)
@@ -79,10 +85,7 @@ public final class Telemetry: Sendable {
             // A new series counts against the bound of all stripes together (memory).
             func bounded(_ key: Key) -> Key {
                 guard series[key] == nil else { return key }
-                let other = Key(route: "(other)", instance: "")
-                guard seriesCount.load(ordering: .relaxed) < maxSeriesKeys else { return other }
-                seriesCount.add(1, ordering: .relaxed)
-                return key
+                return admit(key) ? key : Key(route: "(other)", instance: "")
             }
             series[bounded(Key(route: routeID, instance: instance)), default: RequestSeries()].add(
                 sample, at: seconds)
@@ -96,6 +99,21 @@ public final class Telemetry: Sendable {
             let evicted = traces.withLock { $0.append(trace) }
             _ = evicted  // released here, outside the lock
         }
+    }
+
+    /// Whether `key` may have a series (taken only the first time a stripe sees the key).
+    private func admit(_ key: Key) -> Bool {
+        admitted.withLock { admitted in
+            if admitted.contains(key) { return true }
+            guard admitted.count < maxSeriesKeys else { return false }
+            admitted.insert(key)
+            return true
+        }
+    }
+
+    /// Text from a request, cut to 256 bytes: the trace's memory does not depend on clients.
+    static func bounded(_ text: String) -> String {
+        text.utf8.count <= 256 ? text : String(decoding: text.utf8.prefix(256), as: UTF8.self) + "…"
     }
 
     /// This thread's stripe.
@@ -178,9 +196,11 @@ public final class Telemetry: Sendable {
 
     /// The newest traces (at most `limit`), or the one with `requestID`.
     func traces(limit: Int, requestID: String? = nil) -> [RequestTrace] {
-        let all = traces.withLock { $0.newestFirst }
-        if let requestID { return all.filter { $0.requestID == requestID } }
-        return Array(all.prefix(max(0, limit)))
+        // Only what is answered is copied under the lock every request's log phase takes.
+        traces.withLock { ring in
+            if let requestID { return ring.newest(limit: 10) { $0.requestID == requestID } }
+            return ring.newest(limit: max(0, limit)) { _ in true }
+        }
     }
 }
 

@@ -37,6 +37,17 @@ public struct DataPlaneResponder: HTTPResponder {
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        var request = request
+        // Cookies are not bound to ports: a browser signed in to the dashboard (admin listener)
+        // also sends its session cookie here. It never reaches a route's plugins or upstream.
+        if let cookie = request.headers[.cookie], cookie.contains(DashboardSessions.cookieName) {
+            let kept = cookie.split(separator: ";").filter {
+                !$0.trimmingCharacters(in: .whitespaces).hasPrefix(DashboardSessions.cookieName + "=")
+            }
+            var head = request.head
+            head.headerFields[.cookie] = kept.isEmpty ? nil : kept.joined(separator: ";")
+            request = Request(head: head, body: request.body)
+        }
         let exchange = Exchange(
             request: request, remote: context.remoteAddress, snapshot: holder.load(), maxBodySize: maxBodySize)
         exchange.channel = context.channel

@@ -190,7 +190,7 @@ struct AIRateLimitingHandler: PluginHandler, InstanceQuotaGate {
         if case .decided(.rejected) = outcome { rejected = true }
         board.observe(
             key: key, owner: owner, subject: String(key.dropFirst(counterPrefix.count + 1)), window: window,
-            rejected: rejected, now: exchange.startDate.timeIntervalSince1970)
+            shared: cluster != nil, rejected: rejected, now: exchange.startDate.timeIntervalSince1970)
         return outcome
     }
 
