@@ -103,8 +103,5 @@ public struct RingBuffer<Element: Sendable>: Sendable {
     }
 
     /// Newest first.
-    public var newestFirst: [Element] {
-        guard storage.count == capacity else { return storage.reversed() }
-        return Array(storage[..<next].reversed()) + Array(storage[next...].reversed())
-    }
+    public var newestFirst: [Element] { newest(limit: storage.count) { _ in true } }
 }

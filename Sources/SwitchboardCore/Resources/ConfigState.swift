@@ -38,4 +38,17 @@ public struct ConfigState: Sendable, Equatable {
         let prefix = "\(username)/credentials/"
         return list(.credentials).filter { $0.id.hasPrefix(prefix) }
     }
+
+    /// A route's plugins as they run, in APISIX's order: its own over its plugin config's, both
+    /// over its service's. (The snapshot compiler and the dashboard both read them so.)
+    public func plugins(ofRoute route: JSONValue) -> JSONObject {
+        let service = route["service_id"].flatMap { self[.services, ConfigValidator.idString($0)]?.value }
+        let pluginConfig = route["plugin_config_id"].flatMap {
+            self[.pluginConfigs, ConfigValidator.idString($0)]?.value
+        }
+        var plugins = service?["plugins"]?.objectValue ?? [:]
+        for (name, config) in pluginConfig?["plugins"]?.objectValue ?? [:] { plugins[name] = config }
+        for (name, config) in route["plugins"]?.objectValue ?? [:] { plugins[name] = config }
+        return plugins
+    }
 }

@@ -142,14 +142,10 @@ struct DashboardResponder: Sendable {
         var rows: [JSONValue] = []
         for record in state.list(.routes) where record.value["status"]?.intValue != 0 {
             let route = record.value
-            let config = route["plugin_config_id"].flatMap {
-                state[.pluginConfigs, ConfigValidator.idString($0)]?.value
-            }
-            let plugins = route["plugins"]?.objectValue ?? [:]
-            let shared = config?["plugins"]?.objectValue ?? [:]
-            let multi = plugins["ai-proxy-multi"] ?? shared["ai-proxy-multi"]
+            let plugins = state.plugins(ofRoute: route)
+            let multi = plugins["ai-proxy-multi"]
             var instances = multi?["instances"]?.arrayValue ?? []
-            if multi == nil, let single = plugins["ai-proxy"] ?? shared["ai-proxy"] {
+            if multi == nil, let single = plugins["ai-proxy"] {
                 var one = single
                 one["name"] = .string("ai-proxy-\(single["provider"]?.stringValue ?? "")")
                 instances = [one]

@@ -31,14 +31,7 @@ public struct SnapshotCompiler: Sendable {
             if route["status"]?.intValue == 0 { continue }
             do {
                 let service = route["service_id"].flatMap { state[.services, ConfigValidator.idString($0)]?.value }
-                let pluginConfig = route["plugin_config_id"].flatMap {
-                    state[.pluginConfigs, ConfigValidator.idString($0)]?.value
-                }
-                // APISIX's order: the route's own plugins over its plugin config's, both over
-                // its service's.
-                var plugins = service?["plugins"]?.objectValue ?? [:]
-                for (name, config) in pluginConfig?["plugins"]?.objectValue ?? [:] { plugins[name] = config }
-                for (name, config) in route["plugins"]?.objectValue ?? [:] { plugins[name] = config }
+                let plugins = state.plugins(ofRoute: route)
                 let upstreamValue =
                     route["upstream"]
                     ?? route["upstream_id"].flatMap { state[.upstreams, ConfigValidator.idString($0)]?.value }

@@ -130,7 +130,6 @@ public enum BedrockTranslation {
 public struct ConverseToChatStream: StreamTranslator {
     private var chunks: ChatChunks
     private var usage = TokenUsage()
-    private var ended = false
 
     public init(includeUsage: Bool, created: Int, model: String?) {
         chunks = ChatChunks(
@@ -139,7 +138,7 @@ public struct ConverseToChatStream: StreamTranslator {
     }
 
     public mutating func translate(_ event: SSEEvent) -> [UInt8] {
-        guard !ended, let json = try? JSONParser.parse(event.data) else { return [] }
+        guard !chunks.ended, let json = try? JSONParser.parse(event.data) else { return [] }
         var out: [UInt8] = []
         let block = json["contentBlockIndex"]?.intValue
         switch event.type {
@@ -166,10 +165,6 @@ public struct ConverseToChatStream: StreamTranslator {
     }
 
     public mutating func finish() -> [UInt8] {
-        guard !ended else { return [] }
-        ended = true
-        var out: [UInt8] = []
-        chunks.end(usage: usage, into: &out)
-        return out
+        chunks.end(usage: usage)
     }
 }

@@ -49,11 +49,19 @@ struct ChatChunks: Sendable {
         chunk([:], finish: reason, into: &out)
     }
 
-    /// The end: a finish reason if none came, the usage chunk if asked for, `[DONE]`.
-    mutating func end(usage: TokenUsage, into out: inout [UInt8]) {
+    /// Whether ``end(usage:)`` has written the end.
+    private(set) var ended = false
+
+    /// The end, once: a finish reason if none came, the usage chunk if asked for, `[DONE]`;
+    /// nothing when it was already written.
+    mutating func end(usage: TokenUsage) -> [UInt8] {
+        guard !ended else { return [] }
+        ended = true
+        var out: [UInt8] = []
         if finishReason == nil { finish("stop", into: &out) }
         if includeUsage { write(["choices": [], "usage": AnthropicTranslation.chatUsage(usage)], into: &out) }
         out += "data: [DONE]\n\n".utf8
+        return out
     }
 
     private func write(_ fields: JSONObject, into out: inout [UInt8]) {

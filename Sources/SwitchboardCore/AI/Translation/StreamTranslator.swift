@@ -200,14 +200,13 @@ public struct ChatToMessagesStream: StreamTranslator {
 public struct MessagesToChatStream: StreamTranslator {
     private var chunks: ChatChunks
     private var usage = TokenUsage()
-    private var ended = false
 
     public init(includeUsage: Bool, created: Int) {
         chunks = ChatChunks(id: "chatcmpl-switchboard", model: "", created: created, includeUsage: includeUsage)
     }
 
     public mutating func translate(_ event: SSEEvent) -> [UInt8] {
-        guard !ended, let json = try? JSONParser.parse(event.data) else { return [] }
+        guard !chunks.ended, let json = try? JSONParser.parse(event.data) else { return [] }
         var out: [UInt8] = []
         switch json["type"]?.stringValue {
         case "message_start":
@@ -243,10 +242,6 @@ public struct MessagesToChatStream: StreamTranslator {
     }
 
     public mutating func finish() -> [UInt8] {
-        guard !ended else { return [] }
-        ended = true
-        var out: [UInt8] = []
-        chunks.end(usage: usage, into: &out)
-        return out
+        chunks.end(usage: usage)
     }
 }
