@@ -36,6 +36,10 @@ public final class Gateway: Sendable {
     private let serviceGroup = Mutex<ServiceGroup?>(nil)
     private let readiness: AsyncStream<Void>.Continuation
     private let ready: AsyncStream<Void>
+    /// Open client connections of the proxy listeners (`proxy.max_connections`).
+    let connections: ConnectionLimiter
+    /// The shutdown's drain (shared with the plugins through ``GatewayServices``).
+    public var drain: ShutdownDrain { manager.compiler.services.drain }
 
     /// A listener that could not be started; the message names the address.
     public struct ListenError: Error, CustomStringConvertible {
@@ -145,6 +149,21 @@ public final class Gateway: Sendable {
             address: config.proxyListen.map(\.description).joined(separator: ", "), version: Self.version,
             startedAt: Date().timeIntervalSince1970, heartbeatAt: Date().timeIntervalSince1970, revision: -1)
         (self.ready, self.readiness) = AsyncStream.makeStream()
+        self.connections = ConnectionLimiter(maximum: config.clientLimits.maxConnections)
+    }
+
+    /// How many listeners the gateway opens.
+    private var listenerCount: Int {
+        config.proxyListen.count + 1 + (config.controlListen == nil ? 0 : 1) + (config.prometheusListen == nil ? 0 : 1)
+    }
+
+    /// Whether the gateway takes traffic (`GET /v1/ready`): its configuration is loaded (it is,
+    /// once the gateway exists), every listener is up, and it is not draining.
+    func readinessProblem() -> String? {
+        if drain.isDraining { return "draining" }
+        let up = bound.withLock { $0.count }
+        if up < listenerCount { return "listeners starting (\(up) of \(listenerCount) up)" }
+        return nil
     }
 
     /// The port a listener is bound to, once it runs (`"proxy0"`, `"admin"`).
@@ -154,9 +173,7 @@ public final class Gateway: Sendable {
 
     /// Returns once every listener is accepting connections.
     public func waitUntilReady() async {
-        let expected =
-            config.proxyListen.count + 1 + (config.controlListen == nil ? 0 : 1)
-            + (config.prometheusListen == nil ? 0 : 1)
+        let expected = listenerCount
         var count = 0
         for await _ in ready {
             count += 1
@@ -174,16 +191,23 @@ public final class Gateway: Sendable {
     where R.Context == GatewayRequestContext {
         // Idle keep-alive connections (and clients that stop sending mid-request) are closed
         // after 75 s, nginx's keepalive_timeout, so slow clients cannot pin connections.
-        let http: HTTP1Channel.Configuration = .init(idleTimeout: .seconds(75))
+        let http: HTTP1Channel.Configuration =
+            onEventLoop
+            ? .proxy(idleTimeout: .seconds(75), limits: config.clientLimits) : .init(idleTimeout: .seconds(75))
         // Hummingbird announces each listener at info; the gateway prints one startup line of
         // its own once all are bound, so a failed start prints only the problem.
         var serverLogger = logger
         serverLogger.logLevel = max(logger.logLevel, .notice)
         let holder = self.holder
+        let limits = config.clientLimits
         let server: HTTPServerBuilder =
             address.tls
-            ? .tlsOnEventLoop(configuration: http, certificates: { holder.load().certificates })
-            : onEventLoop ? .http1OnEventLoop(configuration: http) : .http1(configuration: http)
+            ? .tlsOnEventLoop(
+                configuration: http, certificates: { holder.load().certificates }, limits: limits,
+                limiter: connections)
+            : onEventLoop
+                ? .http1OnEventLoop(configuration: http, limits: limits, limiter: connections)
+                : .http1(configuration: http)
         let app = Application(
             responder: responder,
             server: server,
@@ -207,28 +231,54 @@ public final class Gateway: Sendable {
             maxBodySize: config.proxyMaxBodySize, maxBodySizeBeforeAuth: config.proxyMaxBodySizeBeforeAuth,
             metrics: metrics, logger: logger)
         dataPlane.telemetry = telemetry
+        dataPlane.drain = drain
         var admin = AdminResponder(
             manager: manager, keyring: adminKeyring, pluginNames: Array(registry.plugins.keys))
         let control = ControlResponder(
             health: health, cluster: store as? any ClusterMembership, node: node, storeLocation: store.location,
-            window: Self.heartbeatInterval * 3)
+            window: Self.heartbeatInterval * 3, readiness: { [self] in self.readinessProblem() })
         admin.dashboard = DashboardResponder(
             keyring: adminKeyring, telemetry: telemetry, health: health, manager: manager,
             services: manager.compiler.services, cluster: { await control.clusterJSON() })
+        // Services stop in reverse order, each after the one behind it has finished: the proxy
+        // listeners, added last, stop first and together (see ``ProxyListeners``), while the
+        // control listener (its `/v1/ready` answers 503 while draining), the Admin API and the
+        // store watcher serve on until they have drained.
         var services: [any Service] = []
-        for (i, address) in config.proxyListen.enumerated() {
-            var responder = dataPlane
-            responder.tls = address.tls
-            services.append(application("proxy\(i)", address, responder, onEventLoop: true))
-        }
-        services.append(application("admin", config.adminListen, admin))
         if let listen = config.controlListen {
             services.append(application("control", listen, control))
         }
+        var proxies: [ListenerService] = []
+        for (i, address) in config.proxyListen.enumerated() {
+            var responder = dataPlane
+            responder.tls = address.tls
+            proxies.append(application("proxy\(i)", address, responder, onEventLoop: true))
+        }
+        services.append(application("admin", config.adminListen, admin))
         if let prometheus = config.prometheusListen {
             let responder = MetricsResponder(metrics: metrics, health: health, path: config.prometheusPath)
             services.append(application("prometheus", prometheus, responder))
         }
+        // SIGTERM/SIGINT drain (see ``stop()``); a second one exits at once.
+        var signalled: Task<Void, Never>?
+        if !gracefulShutdownSignals.isEmpty {
+            let signals = await UnixSignalsSequence(trapping: gracefulShutdownSignals)
+            signalled = Task { [self] in
+                var first = true
+                for await signal in signals {
+                    if first {
+                        first = false
+                        self.logger.notice("\(signal) received: draining (a second signal exits at once)")
+                        Task { await self.stop() }
+                    } else {
+                        FileHandle.standardError.write(Data("switchboard: second \(signal), exiting now\n".utf8))
+                        // `_exit`: no atexit handlers or destructors, which could wait on the threads still serving.
+                        _exit(1)
+                    }
+                }
+            }
+        }
+        defer { signalled?.cancel() }
         // SIGUSR1 reopens the access log file (after log rotation moved it).
         var reopen: Task<Void, Never>?
         if let writer = accessLogWriter, case .file = config.accessLog {
@@ -256,13 +306,17 @@ public final class Gateway: Sendable {
                     membership: cluster, node: node, revision: { cluster.appliedRevision },
                     interval: Self.heartbeatInterval, logger: logger))
         }
+        services.append(ProxyListeners(listeners: proxies))
         // A listener that fails to start (port in use) shuts the others down gracefully rather
         // than cancelling them, which Hummingbird would report as an error of its own: the
         // problem is then the only line a failed start prints.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
-                gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        // A hard bound behind the drain's deadline: what has not ended a few seconds after it
+        // is cancelled.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(config.drainTimeoutMs) + .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         serviceGroup.withLock { $0 = group }
         let result: Result<Void, any Error>
         do {
@@ -276,8 +330,18 @@ public final class Gateway: Sendable {
         try result.get()
     }
 
-    /// Stops accepting requests, lets running ones finish, then closes the store.
+    /// Drains, as on SIGTERM: not ready any more, no new connections, running requests and
+    /// streams go on until they end or `shutdown.drain_timeout_ms` passes; then streams still
+    /// open end with an in-band `"code":"shutdown"` error (see ``ShutdownDrain``). The store is
+    /// closed last.
     public func stop() async {
+        guard drain.begin() else { return }
+        let drain = self.drain
+        let timeout = config.drainTimeoutMs
+        Task {
+            try? await Task.sleep(for: .milliseconds(timeout))
+            drain.expire()
+        }
         let group = serviceGroup.withLock { $0 }
         await group?.triggerGracefulShutdown()
     }
@@ -300,6 +364,21 @@ struct ListenerService: Service {
             try await app.run()
         } catch let error as IOError {
             throw Gateway.ListenError(description: "cannot listen on \(address): \(error.description)")
+        }
+    }
+}
+
+/// The proxy listeners as one service: on shutdown they all stop accepting at once (a service
+/// group stops its services one after another).
+struct ProxyListeners: Service {
+    let listeners: [ListenerService]
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for listener in listeners {
+                group.addTask { try await listener.run() }
+            }
+            try await group.waitForAll()
         }
     }
 }

@@ -17,6 +17,8 @@ public struct GatewayServices: Sendable {
     public var gcpTokens = GCPAccessTokens()
     /// The quota counters in use, for the dashboard.
     public var quotaBoard = QuotaBoard()
+    /// The shutdown's drain: streams and requests still running at its deadline are ended.
+    public var drain = ShutdownDrain()
 
     public init(
         clients: UpstreamClients, quotas: any QuotaCounterStore = LocalQuotaCounters(), health: HealthRegistry,

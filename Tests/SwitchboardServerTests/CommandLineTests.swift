@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOHTTP1
 import SwitchboardCore
 import Synchronization
@@ -143,7 +145,9 @@ import Testing
 
     /// A directory with a config file `c.yaml` for `serve`: proxy and admin on free loopback
     /// ports (`adminKeys` appended to the admin block), no access log.
-    static func served(adminKeys: String) throws -> (directory: URL, config: URL, proxyPort: Int, adminPort: Int) {
+    static func served(adminKeys: String, extra: String = "") throws -> (
+        directory: URL, config: URL, proxyPort: Int, adminPort: Int
+    ) {
         let directory = TestGateway.makeDirectory()
         let proxyPort = try freePort()
         let adminPort = try freePort()
@@ -154,6 +158,7 @@ import Testing
         control: {listen: "127.0.0.1:0"}
         prometheus: {listen: "127.0.0.1:0"}
         access_log: {path: "off"}
+        \(extra)
         """.write(to: config, atomically: true, encoding: .utf8)
         return (directory, config, proxyPort, adminPort)
     }
@@ -246,24 +251,7 @@ import Testing
     /// SIGTERM: the gateway stops accepting, lets the request in flight finish, and exits 0.
     @Test func sigtermFinishesTheRequestInFlightAndExitsZero() async throws {
         try await withFixture { fx in
-            let llm = try await fx.own(FakeLLM.start(name: "a"))
-            llm.reply { _ in .gated(.json(status: 200, body: FakeLLM.completion(model: "m"))) }
-            let (directory, config, proxyPort, adminPort) = try Self.served(adminKeys: ", keys: [{key: k}]")
-            let running = fx.own(try Running(["serve", "--config", config.path], directory: directory))
-            try #require(await Self.waitForAdmin(adminPort, key: "k"))
-            let route =
-                #"{"uri":"/chat","plugins":{"ai-proxy-multi":{"instances":[{"name":"a","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"\#(llm.endpoint)"}}]}}}"#
-            let put = try await HTTP.send(
-                .PUT, "http://127.0.0.1:\(adminPort)/apisix/admin/routes/chat", body: route,
-                headers: [("X-API-KEY", "k")])
-            try #require(put.status == 201)
-            let inFlight = Task {
-                try await HTTP.send(
-                    .POST, "http://127.0.0.1:\(proxyPort)/chat", body: mathBody,
-                    headers: [("Content-Type", "application/json")])
-            }
-            #expect(await eventually { llm.requests.count == 1 })
-            running.child.signal(SIGTERM)
+            let (running, llm, inFlight, proxyPort) = try await Self.drainingWithHeldRequest(fx)
             let exited = Task { await running.exitStatus() }
             // Shutting down: no new connections are accepted, while the request is still held.
             #expect(await eventually { (try? RawClient(port: proxyPort)) == nil })
@@ -271,6 +259,84 @@ import Testing
             let answer = try await inFlight.value
             #expect(answer.status == 200 && answer.json["model"] == "m")
             #expect(await exited.value == 0, "\(running.stderr)")
+        }
+    }
+
+    /// Starts `switchboard serve` with route `/chat` to `llm`; the proxy port once it serves.
+    static func serveChat(
+        _ fx: Fixtures, _ llm: FakeLLM, extra: String = ""
+    ) async throws -> (Running, proxyPort: Int) {
+        let (directory, config, proxyPort, adminPort) = try Self.served(adminKeys: ", keys: [{key: k}]", extra: extra)
+        let running = fx.own(try Running(["serve", "--config", config.path], directory: directory))
+        try #require(await Self.waitForAdmin(adminPort, key: "k"))
+        let route =
+            #"{"uri":"/chat","plugins":{"ai-proxy-multi":{"instances":[{"name":"a","provider":"openai","weight":1,"auth":{},"override":{"endpoint":"\#(llm.endpoint)"}}]}}}"#
+        let put = try await HTTP.send(
+            .PUT, "http://127.0.0.1:\(adminPort)/apisix/admin/routes/chat", body: route, headers: [("X-API-KEY", "k")])
+        try #require(put.status == 201)
+        return (running, proxyPort)
+    }
+
+    /// `switchboard serve` with one chat request held by its upstream (until the gate opens),
+    /// then SIGTERM: the process is draining.
+    static func drainingWithHeldRequest(
+        _ fx: Fixtures
+    ) async throws -> (Running, FakeLLM, Task<HTTPResult, any Error>, proxyPort: Int) {
+        let llm = try await fx.own(FakeLLM.start(name: "a"))
+        llm.reply { _ in .gated(.json(status: 200, body: FakeLLM.completion(model: "m"))) }
+        let (running, proxyPort) = try await Self.serveChat(fx, llm)
+        let inFlight = Task {
+            try await HTTP.send(
+                .POST, "http://127.0.0.1:\(proxyPort)/chat", body: mathBody,
+                headers: [("Content-Type", "application/json")])
+        }
+        #expect(await eventually { llm.requests.count == 1 })
+        running.child.signal(SIGTERM)
+        return (running, llm, inFlight, proxyPort)
+    }
+
+    /// At `shutdown.drain_timeout_ms` a stream still open ends with the in-band `shutdown`
+    /// error (no `[DONE]`) and the process exits 0.
+    @Test func theDrainDeadlineEndsOpenStreamsAndExitsZero() async throws {
+        try await withFixture { fx in
+            let llm = try await fx.own(FakeLLM.start(name: "a"))
+            llm.reply { _ in
+                .sse(
+                    events: Array(
+                        FakeLLM.chatStream(model: "m", words: ["never", " ends"], includeUsage: false).prefix(3)),
+                    end: .hang)
+            }
+            let (running, proxyPort) = try await Self.serveChat(fx, llm, extra: "shutdown: {drain_timeout_ms: 300}")
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(proxyPort)/chat")
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: streamBody))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            var iterator = response.body.makeAsyncIterator()
+            var received = ""
+            while !received.contains("ends"), let chunk = try await iterator.next() {
+                received += String(buffer: chunk)
+            }
+            running.child.signal(SIGTERM)
+            let exited = Task { await running.exitStatus() }
+            while let chunk = try await iterator.next() { received += String(buffer: chunk) }
+            #expect(dataLines(received).last?.contains(#""code":"shutdown""#) == true, "\(received)")
+            #expect(!received.contains("[DONE]"))
+            #expect(await exited.value == 0, "\(running.stderr)")
+        }
+    }
+
+    /// A second signal during the drain exits at once (status 1), without waiting for the
+    /// request still in flight.
+    @Test func aSecondSignalExitsAtOnce() async throws {
+        try await withFixture { fx in
+            let (running, llm, inFlight, proxyPort) = try await Self.drainingWithHeldRequest(fx)
+            #expect(await eventually { (try? RawClient(port: proxyPort)) == nil })
+            running.child.signal(SIGTERM)
+            #expect(await running.exitStatus() == 1)
+            #expect(running.stderr.contains("exiting now"), "\(running.stderr)")
+            #expect((try? await inFlight.value)?.status != 200)
+            llm.openGate()  // the fake's held answer, so that it can stop
         }
     }
 }

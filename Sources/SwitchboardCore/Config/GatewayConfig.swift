@@ -57,6 +57,11 @@ public struct GatewayConfig: Sendable, Equatable {
     /// The largest body read before a route is chosen and its client authenticated (only when
     /// a route that could match reads `post_arg.*` in its `vars`).
     public var proxyMaxBodySizeBeforeAuth = 1024 * 1024
+    /// Limits for hostile or broken clients on the proxy listeners (see ``ClientLimits``).
+    public var clientLimits = ClientLimits()
+    /// `shutdown.drain_timeout_ms`: how long in-flight requests and streams may run on after
+    /// SIGTERM/SIGINT before open streams are ended with an in-band error.
+    public var drainTimeoutMs = 30_000
     public var adminListen = ListenAddress(host: "127.0.0.1", port: 9180)
     public var adminKeys: [AdminKey] = []
     /// The control API (health of instances); `nil` turns it off.
@@ -107,6 +112,11 @@ public struct GatewayConfig: Sendable, Equatable {
                         "listen": Schema(anyOf: [proxyListen, Schema(type: .array, items: proxyListen, minItems: 1)]),
                         "max_body_size": Schema(type: .integer, minimum: 1),
                         "max_body_size_before_auth": Schema(type: .integer, minimum: 1),
+                        "max_connections": Schema(type: .integer, minimum: 1, maximum: 10_000_000),
+                        "header_timeout_ms": Schema(type: .integer, minimum: 1, maximum: 3_600_000),
+                        "body_timeout_ms": Schema(type: .integer, minimum: 1, maximum: 3_600_000),
+                        "max_header_bytes": Schema(type: .integer, minimum: 1024, maximum: 16_777_216),
+                        "max_headers": Schema(type: .integer, minimum: 8, maximum: 65_534),
                     ],
                     additionalProperties: .forbidden),
                 "admin": Schema(
@@ -127,6 +137,10 @@ public struct GatewayConfig: Sendable, Equatable {
                     ],
                     additionalProperties: .forbidden),
                 "store": Schema(type: .string),
+                "shutdown": Schema(
+                    type: .object,
+                    properties: ["drain_timeout_ms": Schema(type: .integer, minimum: 0, maximum: 86_400_000)],
+                    additionalProperties: .forbidden),
                 "dashboard": Schema(
                     type: .object,
                     properties: ["trace_size": Schema(type: .integer, minimum: 0, maximum: 100_000)],
@@ -203,6 +217,11 @@ public struct GatewayConfig: Sendable, Equatable {
             }
             if let max = proxy["max_body_size"]?.intValue { config.proxyMaxBodySize = max }
             if let max = proxy["max_body_size_before_auth"]?.intValue { config.proxyMaxBodySizeBeforeAuth = max }
+            if let max = proxy["max_connections"]?.intValue { config.clientLimits.maxConnections = max }
+            if let ms = proxy["header_timeout_ms"]?.intValue { config.clientLimits.headerTimeoutMs = ms }
+            if let ms = proxy["body_timeout_ms"]?.intValue { config.clientLimits.bodyTimeoutMs = ms }
+            if let max = proxy["max_header_bytes"]?.intValue { config.clientLimits.maxHeaderBytes = max }
+            if let max = proxy["max_headers"]?.intValue { config.clientLimits.maxHeaders = max }
         }
         if let admin = value["admin"] {
             if let listen = admin["listen"] { config.adminListen = try parseListen(listen, "admin.listen", source) }
@@ -242,6 +261,7 @@ public struct GatewayConfig: Sendable, Equatable {
             }
         }
         if let size = value["dashboard"]?["trace_size"]?.intValue { config.traceCapacity = size }
+        if let ms = value["shutdown"]?["drain_timeout_ms"]?.intValue { config.drainTimeoutMs = ms }
         for (i, hex) in (value["data_encryption"]?["keyring"]?.arrayValue ?? []).enumerated() {
             guard let text = hex.stringValue, let key = hexBytes(text), key.count == 16 || key.count == 32 else {
                 throw Error("\(source): data_encryption.keyring[\(i)] is not 32 or 64 hexadecimal characters")

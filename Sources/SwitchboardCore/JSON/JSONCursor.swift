@@ -64,7 +64,8 @@ public struct JSONCursor {
     /// The value of a string found by ``string()``.
     public func decode(_ string: (range: Range<Int>, escaped: Bool)) -> String? {
         guard string.escaped else {
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[string.range]), as: UTF8.self)
+            // Invalid UTF-8 is the parser's to refuse (``JSONParser``): `nil`, never a repair.
+            return String(validating: UnsafeBufferPointer(rebasing: bytes[string.range]), as: UTF8.self)
         }
         let quoted = string.range.lowerBound - 1..<string.range.upperBound + 1
         return (try? JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[quoted])))?.stringValue

@@ -168,7 +168,9 @@ public struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let s = String(decoding: bytes[contentStart..<index], as: UTF8.self)
+                guard let s = String(validating: bytes[contentStart..<index], as: UTF8.self) else {
+                    throw error("invalid UTF-8 in string", at: start)
+                }
                 index += 1
                 return s
             }
@@ -181,8 +183,12 @@ public struct JSONParser {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
+                // JSON text is UTF-8 (RFC 8259): invalid bytes are refused, not replaced.
+                guard let s = String(validating: scalars, as: UTF8.self) else {
+                    throw error("invalid UTF-8 in string", at: start)
+                }
                 index += 1
-                return String(decoding: scalars, as: UTF8.self)
+                return s
             case UInt8(ascii: "\\"):
                 index += 1
                 guard index < bytes.count else { break }

@@ -5,7 +5,8 @@ import SwitchboardStore
 
 /// The control API (APISIX's port 9090, loopback by default): `GET /v1/healthcheck` lists every
 /// checked instance with its health, `GET /v1/healthcheck/routes/<id>` one route's, and
-/// `GET /v1/cluster` the nodes sharing this node's store.
+/// `GET /v1/cluster` the nodes sharing this node's store. Probes: `GET /v1/healthz` (the process
+/// answers: alive) and `GET /v1/ready` (503 while listeners start or the gateway drains).
 public struct ControlResponder: HTTPResponder {
     public typealias Context = GatewayRequestContext
     let health: HealthRegistry
@@ -14,11 +15,14 @@ public struct ControlResponder: HTTPResponder {
     let storeLocation: String
     /// Nodes that heartbeated within this long are listed.
     let window: Duration
+    /// Why the gateway is not ready (`nil`: ready).
+    let readiness: @Sendable () -> String?
 
     init(
         health: HealthRegistry, cluster: (any ClusterMembership)?, node: ClusterNode, storeLocation: String,
-        window: Duration
+        window: Duration, readiness: @escaping @Sendable () -> String? = { nil }
     ) {
+        self.readiness = readiness
         self.health = health
         self.cluster = cluster
         self.node = node
@@ -31,6 +35,11 @@ public struct ControlResponder: HTTPResponder {
             return GatewayResponse.json(.methodNotAllowed, ["error_msg": "only GET is supported"])
         }
         let path = request.uri.path
+        if path == "/v1/healthz" { return GatewayResponse.json(.ok, ["status": "ok"]) }
+        if path == "/v1/ready" {
+            guard let problem = readiness() else { return GatewayResponse.json(.ok, ["status": "ready"]) }
+            return GatewayResponse.json(.serviceUnavailable, ["status": "not ready", "reason": .string(problem)])
+        }
         if path == "/v1/cluster" { return await clusterView() }
         if path == "/v1/healthcheck" {
             return GatewayResponse.json(.ok, .array(health.checked().map { $0.describe() }))

@@ -22,6 +22,8 @@ public struct DataPlaneResponder: HTTPResponder {
     let logger: Logger
     /// Whether this responder serves a TLS listener (`$scheme`, `X-Forwarded-Proto`).
     var tls = false
+    /// The shutdown's drain: a request still waiting at its deadline is answered 503.
+    var drain = ShutdownDrain()
 
     public init(
         holder: SnapshotHolder, proxy: UpstreamProxy, accessLogger: AccessLogger?, maxBodySize: Int,
@@ -64,18 +66,32 @@ public struct DataPlaneResponder: HTTPResponder {
                 return (.failure(error), slots)
             }
         }
+        // At the shutdown's deadline a request still being handled is cancelled (a stream's
+        // relay, which runs later in the response body, has its own watch: see
+        // `AIProxyHandler.pumpUntilShutdown`).
+        let drainToken = drain.deadline.onClose { work.cancel() }
         let (handled, slots) = await withTaskCancellationHandler {
             await work.value
         } onCancel: {
             work.cancel()
         }
+        drain.deadline.remove(drainToken)
         var response: Response
         do {
             response = try handled.get()
+            if drainToken == nil || (drain.deadlinePassed && work.isCancelled) { throw ShuttingDown() }
+        } catch is ShuttingDown {
+            response = GatewayResponse.json(.serviceUnavailable, ["error_msg": "the gateway is shutting down"])
+        } catch let error as MalformedRequest {
+            // The parser refused the body (a bad chunk size): the connection is closed after
+            // this answer (see ``RequestGuard``).
+            response = GatewayResponse.json(.badRequest, ["error_msg": .string(error.description)])
         } catch let error as BodyTooLarge {
             response = GatewayResponse.json(
                 .contentTooLarge,
                 ["error_msg": .string("request body is larger than the limit of \(error.limit) bytes")])
+        } catch  where drain.deadlinePassed {
+            response = GatewayResponse.json(.serviceUnavailable, ["error_msg": "the gateway is shutting down"])
         } catch {
             logger.error("request failed: \(error)", metadata: ["request_id": .string(exchange.requestID)])
             response = GatewayResponse.json(.internalServerError, ["error_msg": "internal error"])
@@ -190,6 +206,9 @@ public struct DataPlaneResponder: HTTPResponder {
         return response
     }
 }
+
+/// A request cancelled by the shutdown's deadline.
+private struct ShuttingDown: Error {}
 
 /// The log phase of one request, run exactly once: after the body's last byte, or — when the
 /// client left before the response head could be written, so the body never ran — when the

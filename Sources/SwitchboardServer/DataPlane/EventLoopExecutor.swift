@@ -1,6 +1,7 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import SwitchboardCore
 import Synchronization
 
 /// A Swift concurrency task executor that runs jobs on one NIO event loop. A connection's
@@ -36,15 +37,30 @@ final class EventLoopExecutor: TaskExecutor, Sendable {
 }
 
 /// Hummingbird's HTTP/1 child channel, with each connection handled on its own event loop
-/// (see ``EventLoopExecutor``) and watched for the client closing (see ``ConnectionWatch``).
+/// (see ``EventLoopExecutor``), watched for the client closing (see ``ConnectionWatch``),
+/// counted against `proxy.max_connections` and guarded against hostile clients
+/// (see ``RequestGuard``).
 struct EventLoopHTTP1Channel: ServerChildChannel {
     let inner: HTTP1Channel
+    let limits: ClientLimits
+    let limiter: ConnectionLimiter
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        channel.eventLoop.makeCompletedFuture {
+        let (bytes, parts) = RequestGuard.handlers(limits)
+        return channel.eventLoop.makeCompletedFuture {
             try channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.dataPlane)
-            try channel.pipeline.syncOperations.addHandler(ConnectionCloseObserver(), position: .first)
-        }.flatMap { inner.setup(channel: channel, logger: logger) }
+            let operations = channel.pipeline.syncOperations
+            try operations.addHandler(ConnectionCloseObserver(), position: .first)
+            try operations.addHandler(bytes)
+            if !limiter.admit(channel) { ConnectionLimiter.refuse(channel) }
+        }.flatMap {
+            inner.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandler(
+                parts,
+                position: .before(try channel.pipeline.syncOperations.handler(type: HTTPConnectionStateHandler.self)))
+            return value
+        }
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {
@@ -59,10 +75,27 @@ struct EventLoopHTTP1Channel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// `http1(configuration:)` with connections handled on their event loops.
-    static func http1OnEventLoop(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+    /// `http1(configuration:)` with connections handled on their event loops, limited and
+    /// guarded as ``EventLoopHTTP1Channel`` says.
+    static func http1OnEventLoop(
+        configuration: HTTP1Channel.Configuration, limits: ClientLimits, limiter: ConnectionLimiter
+    ) -> HTTPServerBuilder {
         .init { responder in
-            EventLoopHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration))
+            EventLoopHTTP1Channel(
+                inner: HTTP1Channel(responder: responder, configuration: configuration), limits: limits,
+                limiter: limiter)
         }
+    }
+}
+
+extension HTTP1Channel.Configuration {
+    /// The proxy listeners' HTTP/1 settings: the idle timeout, and the head limits of
+    /// `limits` enforced by the parser (a head over them is answered 431 by ``RequestGuard``).
+    static func proxy(idleTimeout: TimeAmount, limits: ClientLimits) -> Self {
+        .init(
+            idleTimeout: idleTimeout,
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes,
+                maxHeaderFieldCount: limits.maxHeaders))
     }
 }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP2
 import NIOSSL
 import NIOTLS
+import SwitchboardCore
 import Synchronization
 
 /// A data-plane connection on a TLS listener: the client's SNI picks the certificate from the
@@ -26,6 +27,8 @@ struct TLSHTTPChannel: ServerChildChannel {
     let http1: HTTP1Channel
     let http2: HTTP2Channel
     let certificates: @Sendable () -> CertificateTable
+    let limits: ClientLimits
+    let limiter: ConnectionLimiter
     /// A client that has not finished its handshake by then is disconnected (Hummingbird's
     /// idle timeout only starts once a protocol is chosen).
     static let handshakeTimeout: TimeAmount = .seconds(10)
@@ -35,14 +38,29 @@ struct TLSHTTPChannel: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             try channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator.dataPlane)
             try operations.addHandler(ConnectionCloseObserver(), position: .first)
+            if !limiter.admit(channel) { channel.close(promise: nil) }
             let http1 = self.http1
+            let limits = self.limits
             let http2 = self.http2
             let negotiation = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result, channel in
                 switch result {
                 case .negotiated("h2"):
                     return http2.setup(channel: channel, logger: logger).map { .http2($0) }
                 case .negotiated("http/1.1"), .fallback:
-                    return http1.setup(channel: channel, logger: logger).map { .http1_1($0) }
+                    // HTTP/1 over TLS is guarded like plain HTTP/1 (see ``RequestGuard``):
+                    // the byte side after TLS, the part side after the HTTP codec.
+                    let (bytes, parts) = RequestGuard.handlers(limits)
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(bytes)
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                    return http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+                        let operations = channel.pipeline.syncOperations
+                        try operations.addHandler(
+                            parts, position: .before(try operations.handler(type: HTTPConnectionStateHandler.self)))
+                        return .http1_1(value)
+                    }
                 case .negotiated:
                     return channel.close().flatMapThrowing { throw NIOHTTP2Errors.invalidALPNToken() }
                 }
@@ -103,7 +121,8 @@ extension HTTPServerBuilder {
     /// TLS with SNI-picked certificates and HTTP/2 or HTTP/1.1 by ALPN, handled on the
     /// connection's event loop like ``http1OnEventLoop(configuration:)``.
     static func tlsOnEventLoop(
-        configuration: HTTP1Channel.Configuration, certificates: @escaping @Sendable () -> CertificateTable
+        configuration: HTTP1Channel.Configuration, certificates: @escaping @Sendable () -> CertificateTable,
+        limits: ClientLimits, limiter: ConnectionLimiter
     ) -> HTTPServerBuilder {
         .init { responder in
             var http2Configuration = HTTP2ChannelConfiguration(
@@ -114,7 +133,7 @@ extension HTTPServerBuilder {
             return TLSHTTPChannel(
                 http1: HTTP1Channel(responder: responder, configuration: configuration),
                 http2: HTTP2Channel(responder: responder, configuration: http2Configuration),
-                certificates: certificates)
+                certificates: certificates, limits: limits, limiter: limiter)
         }
     }
 }

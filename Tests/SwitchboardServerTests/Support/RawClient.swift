@@ -46,7 +46,12 @@ final class RawClient: @unchecked Sendable {
     }
 
     func send(_ text: String) {
-        _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        sendBytes(Array(text.utf8))
+    }
+
+    /// Sends `bytes` (what a `String` cannot hold: invalid UTF-8).
+    func sendBytes(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// Reads until `marker` has arrived (or the peer closes / 10 s pass); what was read.

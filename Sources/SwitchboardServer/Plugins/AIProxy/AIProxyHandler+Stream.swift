@@ -19,6 +19,13 @@ extension AIProxyHandler {
         /// A gateway limit (`max_response_bytes`, `max_stream_duration_ms`) is final: continuing
         /// elsewhere would only get around it.
         var continuable = true
+        /// The in-band error's `code`.
+        var code = "stream_broken"
+
+        /// The shutdown's deadline ended the stream (see ``ShutdownDrain``): not the
+        /// instance's fault, and not to be continued elsewhere.
+        static let shutdown = Break(
+            message: "the gateway is shutting down", cause: .transport, continuable: false, code: "shutdown")
     }
 
     /// Reads a stream until its first content (or its clean end). Nothing is sent to the client
@@ -135,7 +142,7 @@ extension AIProxyHandler {
                 var tally = StreamTally()
                 var broken: Break?
                 if !alreadyDone {
-                    broken = try await self.pump(relay, into: &writer, started: started)
+                    broken = try await self.pumpUntilShutdown(relay, into: &writer, started: started)
                 } else if !relay.inspector.sawDone {
                     // Complete (a finish reason, no content) but closed without its end event.
                     let closing = relay.closing()
@@ -168,11 +175,13 @@ extension AIProxyHandler {
                                 break
                             }
                             self.reportBreak(again, instance: candidate, exchange: exchange, ai: ai)
+                            if again.code == Break.shutdown.code { broken = again }
                             if !again.continuable { break }
                         }
                     }
-                    // The client hears about the original failure, never a continuation's.
-                    if broken != nil { broken = original }
+                    // The client hears about the original failure, never a continuation's (but
+                    // a continuation ended by the shutdown says so).
+                    if let last = broken, last.code != Break.shutdown.code { broken = original }
                 }
                 self.finishStream(
                     tally, exchange: exchange, ai: ai, serving: serving,
@@ -180,13 +189,31 @@ extension AIProxyHandler {
                     broken: broken)
                 if let broken {
                     try await writer.write(
-                        ByteBuffer(bytes: Self.inBandError(broken.message, client: ai.clientProtocol)))
+                        ByteBuffer(
+                            bytes: Self.inBandError(broken.message, client: ai.clientProtocol, code: broken.code)))
                 }
             }
             try await writer.finish(nil)
         }
         return .success(
             Response(status: HTTPResponse.Status(code: Int(response.status.code)), headers: fields, body: body))
+    }
+
+    /// ``pump``, ended by the shutdown's deadline (see ``ShutdownDrain``): a stream still open
+    /// then breaks with ``Break/shutdown``. The relay runs in a task of its own that the
+    /// deadline cancels, so the in-band error is written by this (uncancelled) one.
+    func pumpUntilShutdown(
+        _ relay: StreamRelay, into writer: inout any ResponseBodyWriter, started: ContinuousClock.Instant,
+        bytesBefore: Int = 0
+    ) async throws -> Break? {
+        let drain = context.services.drain
+        do {
+            return try await ConnectionWatch.cancellingOnClose(drain.deadline) {
+                try await self.pump(relay, into: &writer, started: started, bytesBefore: bytesBefore)
+            }
+        } catch is CancellationError where drain.deadlinePassed && !Task.isCancelled {
+            return .shutdown
+        }
     }
 
     /// How long a complete stream (finish reason and usage seen) may take to send `[DONE]` or
@@ -220,6 +247,8 @@ extension AIProxyHandler {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
+                // Cancelled (the client left, or the shutdown's deadline): not the upstream's failure.
+                if Task.isCancelled { throw CancellationError() }
                 if relay.inspector.isComplete {
                     try await finishWithDone(&writer)
                     return nil
@@ -283,7 +312,9 @@ extension AIProxyHandler {
         let routeID = exchange.route?.id ?? ""
         let node = settings.instances[serving].name
         if let broken {
-            let reason = !broken.continuable ? "limit" : broken.cause == .idleTimeout ? "timeout" : "upstream"
+            let reason =
+                broken.code == Break.shutdown.code
+                ? "shutdown" : !broken.continuable ? "limit" : broken.cause == .idleTimeout ? "timeout" : "upstream"
             context.metrics.streamError(reason: reason)
         } else {
             // Breaks were reported when they happened; the instance that finished gets its success.
@@ -312,7 +343,7 @@ extension AIProxyHandler {
 
     /// The event that tells a client its stream broke after content: OpenAI's `data:
     /// {"error":...}` (the SDKs raise it), or Anthropic's `error` event.
-    static func inBandError(_ message: String, client: AIProtocol) -> [UInt8] {
+    static func inBandError(_ message: String, client: AIProtocol, code: String = "stream_broken") -> [UInt8] {
         if client == .bedrockConverse {
             let payload: JSONValue = ["message": .string(message)]
             return EventStreamDecoder.encode(
@@ -326,8 +357,9 @@ extension AIProxyHandler {
             ChatToMessagesStream.write("error", AnthropicTranslation.error(status: 502, message: message), into: &out)
             return out
         }
+        let type = code == Break.shutdown.code ? "server_error" : "upstream_error"
         let event: JSONValue = [
-            "error": ["message": .string(message), "type": "upstream_error", "code": "stream_broken"]
+            "error": ["message": .string(message), "type": .string(type), "code": .string(code)]
         ]
         return Array("data: \(event.serialized())\n\n".utf8)
     }
@@ -455,7 +487,8 @@ extension AIProxyHandler {
         ai.pendingVerdict = index
         try await writer.write(ByteBuffer(bytes: first))
         let broken =
-            done ? nil : try await pump(relay, into: &writer, started: answerStarted, bytesBefore: bytesBefore)
+            done
+            ? nil : try await pumpUntilShutdown(relay, into: &writer, started: answerStarted, bytesBefore: bytesBefore)
         context.metrics.continuation(
             routeID: routeID, node: instance.name, outcome: broken == nil ? "continued" : "failed")
         return Continued(relay: relay, broken: broken)
