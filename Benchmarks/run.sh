@@ -6,24 +6,34 @@
 #   Benchmarks/run.sh                 full run (release build, 10 s per cell, 3 rounds, 5000 streams)
 #   Benchmarks/run.sh --smoke         a few seconds, debug build, no targets (CI runs this)
 #   Benchmarks/run.sh --soak 30       RSS every minute under steady load for 30 minutes
+#   Benchmarks/run.sh --soak 30 --faults [--rate N]
+#                                     the same under faults (Benchmarks/soak.py): fake providers that
+#                                     reset, stall, answer 429/500 and garble streams, N requests/s
+#                                     (default 20) open loop, chat/stream/embeddings; every minute RSS,
+#                                     fds, in-flight and reserved quota (dashboard API), errors, faults;
+#                                     at the end every client error must be explained by an injected
+#                                     fault and in-flight/reserved must be 0, else it exits non-zero
 #   options: --duration S  --rounds N  --streams N  --stream-seconds S  --scenarios "chat stream"
 #   SWITCHBOARD_BIN=path  benchmark that binary instead of building (compare two builds)
 #   BENCH_PORT_BASE=N     listen on N+1..N+10 instead of 18801..18810
 #   VLLM_ROUTER=0|1       leave out / include vllm-router (default: included, except with --smoke)
 #
 # Installs wrk and nginx from the distribution's packages when missing, and vllm-router into a
-# virtual environment in the work directory. Every process it starts is stopped by PID on exit.
+# virtual environment in the work directory (none of them with --faults). Every process it starts
+# is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SMOKE=0 DURATION=10 ROUNDS=3 SOAK=0 STREAMS=5000 STREAM_SECONDS=30 SCENARIOS="chat stream embeddings"
+SMOKE=0 DURATION=10 ROUNDS=3 SOAK=0 FAULTS=0 RATE=20 STREAMS=5000 STREAM_SECONDS=30 SCENARIOS="chat stream embeddings"
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1; DURATION=1; ROUNDS=1; STREAMS=50; STREAM_SECONDS=2; VLLM_ROUTER=${VLLM_ROUTER:-0} ;;
         --duration) DURATION=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --soak) SOAK=$2; shift ;;
+        --faults) FAULTS=1 ;;
+        --rate) RATE=$2; shift ;;
         --streams) STREAMS=$2; shift ;;
         --stream-seconds) STREAM_SECONDS=$2; shift ;;
         --scenarios) SCENARIOS=$2; shift ;;
@@ -31,6 +41,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$FAULTS" = 1 ] && [ "$SOAK" -le 0 ]; then echo "--faults goes with --soak MINUTES" >&2; exit 2; fi
 
 WORK=$(mktemp -d /tmp/switchboard-bench.XXXXXX)
 PIDS=()
@@ -43,8 +54,10 @@ trap cleanup EXIT
 
 # --- tools ----------------------------------------------------------------------------------
 need=()
-command -v wrk >/dev/null || need+=(wrk)
-[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ "$FAULTS" = 0 ]; then  # the fault soak brings its own providers and client (soak.py)
+    command -v wrk >/dev/null || need+=(wrk)
+    [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}" >&2
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -71,6 +84,7 @@ MOCK=$((BASE + 1)) NGINX=$((BASE + 2)) SB=$((BASE + 3)) ADMIN=$((BASE + 4)) SCAL
 # vllm-router forwards the client's path, so it gets a second mock pair that streams on the chat path.
 VR=$((BASE + 6)) VRS=$((BASE + 7)) MOCK2=$((BASE + 8)) SMOCK=$((BASE + 9)) SMOCK2=$((BASE + 10))
 VLLM_ROUTER=${VLLM_ROUTER:-1}
+[ "$FAULTS" = 1 ] && VLLM_ROUTER=0  # no comparison in the fault soak: Switchboard alone
 
 # --- the mock provider and the nginx reference -----------------------------------------------
 CHAT='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":12,"total_tokens":54}}'
@@ -125,7 +139,7 @@ http {
     }
 }
 EOF
-/usr/sbin/nginx -c "$WORK/nginx.conf" -p "$WORK" -g "daemon on;"
+[ "$FAULTS" = 1 ] || /usr/sbin/nginx -c "$WORK/nginx.conf" -p "$WORK" -g "daemon on;"
 
 # --- vllm-router: round robin over the two mock ports, one router for chat/embeddings, one for streams
 TARGETS="direct nginx switchboard"
@@ -167,6 +181,25 @@ for _ in $(seq 1 100); do
     curl -sf -o /dev/null -H "X-API-KEY: bench-admin-key" "http://127.0.0.1:$ADMIN/apisix/admin/routes" && break
     sleep 0.1
 done
+
+# --- the soak under faults: soak.py is the fake providers (on N+5..N+8, which nothing else uses
+# in this mode) and the client; it configures its own route and prints its own table ----------
+if [ "$FAULTS" = 1 ]; then
+    python3 "$ROOT/Benchmarks/soak.py" --proxy "127.0.0.1:$SB" --admin "127.0.0.1:$ADMIN" \
+        --admin-key bench-admin-key --gateway-pid "$SBPID" --minutes "$SOAK" --rate "$RATE" \
+        --fake-ports "$((BASE + 5)),$((BASE + 6)),$((BASE + 7)),$((BASE + 8))" &
+    SOAKPID=$!
+    PIDS+=("$SOAKPID")
+    status=0
+    wait "$SOAKPID" || status=$?
+    if [ -s "$WORK/switchboard.err" ]; then
+        echo
+        echo "Switchboard's stderr ($WORK/switchboard.err, $(wc -l < "$WORK/switchboard.err") lines), the last ones:"
+        tail -n 5 "$WORK/switchboard.err"
+    fi
+    exit "$status"
+fi
+
 instances() {  # $1: endpoint
     echo '[{"name":"mock-a","provider":"openai-compatible","weight":1,"auth":{"header":{"Authorization":"Bearer a"}},"override":{"endpoint":"'"$1"'"}},
            {"name":"mock-b","provider":"openai-compatible","weight":1,"auth":{"header":{"Authorization":"Bearer b"}},"override":{"endpoint":"'"$1"'"}}]'
