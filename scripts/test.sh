@@ -2,10 +2,11 @@
 # The whole test suite: format lint, build (debug, tests included), then every test.
 # Needs the Swift toolchain and python3; the package sources come from the configured mirrors.
 # The `openai` and `anthropic` Python packages (for the tests that drive the gateway with the
-# official clients) and `playwright` (for the dashboard's browser tests) are installed from PyPI
+# official clients), `playwright` (for the dashboard's browser tests) and `schemathesis` (for the
+# Admin API's OpenAPI conformance test, Tests/Clients/admin_schemathesis.py) are installed from PyPI
 # into a virtual environment in .build/venv when missing there; that environment's bin
 # directory goes first on PATH, so the tests' `python3` is the venv's. Debian's chromium (for
-# the browser tests) is installed with apt-get when missing.
+# the browser tests), sqlite3 and systemd (systemd-analyze) are installed with apt-get when missing.
 # PostgreSQL (for the cluster tests) is started by scripts/postgres.sh, see there. curl with
 # HTTP/2 (for the TLS tests) is installed with apt-get when missing.
 set -euo pipefail
@@ -35,9 +36,9 @@ if ! "$venv/bin/python3" -m pip --version >/dev/null 2>&1; then
         fi
     fi
 fi
-if ! "$venv/bin/python3" -c "import openai, anthropic, playwright" 2>/dev/null; then
-    echo "== installing the openai, anthropic and playwright Python packages into $venv"
-    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check openai anthropic playwright
+if ! "$venv/bin/python3" -c "import openai, anthropic, playwright, schemathesis" 2>/dev/null; then
+    echo "== installing the openai, anthropic, playwright and schemathesis Python packages into $venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check openai anthropic playwright schemathesis
 fi
 PATH="$PWD/$venv/bin:$PATH"
 export PATH
@@ -57,6 +58,10 @@ apt_install() {
 # the TLS tests drive the gateway with curl over HTTP/2 (curl with nghttp2, Debian's build).
 [ -x /usr/bin/chromium ] || apt_install chromium "the dashboard's browser tests"
 curl --version 2>/dev/null | grep -q HTTP2 || apt_install curl "the TLS tests (curl with HTTP/2)"
+# The online backup test copies the live store with the sqlite3 CLI; the systemd unit's test
+# checks contrib/switchboard.service with systemd-analyze.
+command -v sqlite3 >/dev/null || apt_install sqlite3 "the online backup test"
+command -v systemd-analyze >/dev/null || apt_install systemd "the systemd unit's test"
 
 echo "== swift format lint"
 swift format lint --strict -r Sources Tests

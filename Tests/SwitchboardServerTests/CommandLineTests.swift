@@ -339,4 +339,36 @@ import Testing
             llm.openGate()  // the fake's held answer, so that it can stop
         }
     }
+
+    /// `contrib/switchboard.service`: `systemd-analyze verify` accepts it (with the built binary
+    /// in place of the installed one), its `ExecStart` starts the gateway, its `KillSignal`
+    /// stops it with status 0, and its `TimeoutStopSec` outlasts the default drain.
+    @Test func theSystemdUnitVerifiesAndItsCommandStartsAndStops() async throws {
+        let root = Self.binary.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let unit = try String(
+            contentsOf: root.appendingPathComponent("contrib/switchboard.service"), encoding: .utf8)
+        let (directory, config, _, adminPort) = try Self.served(adminKeys: ", keys: [{key: k}]")
+        let local =
+            unit
+            .replacingOccurrences(of: "/usr/local/bin/switchboard", with: Self.binary.path)
+            .replacingOccurrences(of: "/etc/switchboard/switchboard.yaml", with: config.path)
+        let unitPath = directory.appendingPathComponent("switchboard.service").path
+        try local.write(toFile: unitPath, atomically: true, encoding: .utf8)
+        let verify = try await Spawned.finish("systemd-analyze", ["verify", unitPath])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let setting = { (name: String) in
+            local.split(separator: "\n").first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+        #expect(setting("KillSignal") == "SIGTERM")
+        let stopSeconds = try #require(setting("TimeoutStopSec").flatMap { Int($0) })
+        #expect(stopSeconds * 1000 > GatewayConfig().drainTimeoutMs)
+        let command = try #require(setting("ExecStart")).split(separator: " ").map(String.init)
+        #expect(command.first == Self.binary.path)
+        try await withFixture { fx in
+            let running = fx.own(try Running(Array(command.dropFirst()), directory: directory))
+            try #require(await Self.waitForAdmin(adminPort, key: "k"))
+            running.child.signal(SIGTERM)
+            #expect(await running.exitStatus() == 0, "\(running.stderr)")
+        }
+    }
 }

@@ -245,3 +245,43 @@ import Testing
 }
 
 let jsonHeader = [("Content-Type", "application/json")]
+
+/// Operations: the SQLite store can be backed up online with the `sqlite3` CLI's `.backup`
+/// while the gateway serves and writes, and a gateway started on the copy has every route.
+@Suite struct OnlineBackupTests {
+    @Test func anOnlineBackupWhileServingRestoresEveryRoute() async throws {
+        try await withFixture { fx in
+            let gw = try await fx.own(TestGateway.start())
+            let route = { (i: Int) in
+                #"{"uri":"/r\#(i)","plugins":{"mocking":{"response_example":"r\#(i)","content_type":"text/plain"}}}"#
+            }
+            for i in 0..<20 { #expect((try await gw.admin(.PUT, "/routes/r\(i)", route(i))).status == 201) }
+            // Writes and traffic go on while the backup runs.
+            let busy = Task {
+                var i = 20
+                while !Task.isCancelled {
+                    _ = try? await gw.admin(.PUT, "/routes/r\(i)", route(i))
+                    _ = try? await gw.proxy(.GET, "/r0")
+                    i += 1
+                }
+                return i
+            }
+            let database = gw.directory.appendingPathComponent("switchboard.db").path
+            let copyDirectory = TestGateway.makeDirectory()
+            let copy = copyDirectory.appendingPathComponent("switchboard.db").path
+            let backup = try await Spawned.finish("sqlite3", [database, ".backup '\(copy)'"])
+            busy.cancel()
+            _ = await busy.value
+            #expect(backup.status == 0, "\(backup.stderr)")
+            let check = try await Spawned.finish("sqlite3", [copy, "PRAGMA integrity_check"])
+            #expect(check.stdout == "ok\n", "\(check.stdout) \(check.stderr)")
+            let restored = try await fx.own(TestGateway.start(directory: copyDirectory))
+            let list = try await restored.admin(.GET, "/routes")
+            #expect((list.json["total"]?.intValue ?? 0) >= 20, "\(list.body)")
+            for i in [0, 19] {
+                let answer = try await restored.proxy(.GET, "/r\(i)")
+                #expect(answer.status == 200 && answer.body == "r\(i)")
+            }
+        }
+    }
+}

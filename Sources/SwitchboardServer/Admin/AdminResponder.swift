@@ -32,6 +32,12 @@ public struct AdminResponder: HTTPResponder {
         if let dashboard, request.uri.path == "/ui" || request.uri.path.hasPrefix("/ui/") {
             return await dashboard.respond(to: request, admin: self)
         }
+        // The API's description is public (no key): it says what the API is, not what it holds.
+        if request.uri.path == "/apisix/admin/openapi.json", request.method == .get {
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
+        }
         var request = request
         let (status, body) = await answer(&request)
         var headers = HTTPFields()
@@ -129,6 +135,19 @@ public struct AdminResponder: HTTPResponder {
         }
     }
 
+    /// An `id` sent in a body, as APISIX's `id_schema` allows it: a string or an integer of at
+    /// least 1 (anything else was once stored under its JSON text: `null`, `true`, `1.5`).
+    static func bodyID(_ value: JSONValue) throws(Rejection) -> String {
+        switch value {
+        case .string(let text): return text
+        case .int(let number) where number >= 1: return String(number)
+        default:
+            throw .badRequest(
+                "invalid configuration: property \"id\" validation failed: expected a string or an integer of at least 1"
+            )
+        }
+    }
+
     private func readBody(_ request: inout Request) async -> Result<JSONValue, Rejection> {
         let buffer: ByteBuffer
         do {
@@ -174,7 +193,8 @@ public struct AdminResponder: HTTPResponder {
     private func list(_ records: [StoredResource], _ request: Request) throws(Rejection) -> (Int, JSONValue) {
         let params = request.uri.queryParameters
         func regex(_ name: String) throws(Rejection) -> NSRegularExpression? {
-            guard let text = params[Substring(name)].map(String.init) else { return nil }
+            // An empty pattern filters nothing, as in APISIX (NSRegularExpression refuses it).
+            guard let text = params[Substring(name)].map(String.init), !text.isEmpty else { return nil }
             do { return try NSRegularExpression(pattern: text) } catch {
                 throw .badRequest("invalid regular expression in \(name): \(text)")
             }
@@ -263,7 +283,8 @@ public struct AdminResponder: HTTPResponder {
         case .put:
             guard rest.count <= 1, var value = body else { throw unsupported() }
             try forbidTimestamps(value)
-            let bodyID = value["id"].map(ConfigValidator.idString)
+            var bodyID: String?
+            if let raw = value["id"] { bodyID = try Self.bodyID(raw) }
             guard let resolved = id ?? bodyID else { throw .badRequest("missing \(kind.singular) id") }
             if let bodyID, bodyID != resolved { throw .badRequest("wrong \(kind.singular) id") }
             value["id"] = .string(resolved)
@@ -309,6 +330,10 @@ public struct AdminResponder: HTTPResponder {
         case .put:
             guard rest.count <= 1, var value = body else { throw unsupported() }
             try forbidTimestamps(value)
+            if let name = value["username"], name.stringValue == nil {
+                throw .badRequest(
+                    "invalid configuration: property \"username\" validation failed: wrong type: expected string")
+            }
             let bodyName = value["username"]?.stringValue
             if let username, let bodyName, bodyName != username { throw .badRequest("wrong username") }
             guard let resolved = username ?? bodyName else {
@@ -346,7 +371,9 @@ public struct AdminResponder: HTTPResponder {
         case .put:
             guard rest.count <= 1, var value = body else { throw unsupported() }
             try forbidTimestamps(value)
-            guard let id = id ?? value["id"].map(ConfigValidator.idString) else {
+            var bodyID: String?
+            if let raw = value["id"] { bodyID = try Self.bodyID(raw) }
+            guard let id = id ?? bodyID else {
                 throw .badRequest("missing credential id")
             }
             do { _ = try ResourceSchemas.idSchema.validate(.string(id)) } catch {

@@ -263,6 +263,11 @@ public actor ConfigManager {
         {
             throw Rejection(404, ["error_msg": "consumer not found"])
         }
+        // Every object is a JSON object: an array (`[]`, which an empty-object check may let
+        // pass) would be stored without its id and required fields.
+        guard case .object = value else {
+            throw .badRequest("invalid configuration: the body must be a JSON object")
+        }
         // A document the store could not read back must never be stored (a restart would
         // refuse it): configuration nests far less than this.
         if value.nestingDepth(limit: Self.maximumDepth) > Self.maximumDepth {
