@@ -318,6 +318,8 @@ public final class Gateway: Sendable {
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(config.drainTimeoutMs) + .seconds(5)
         let group = ServiceGroup(configuration: groupConfiguration)
         serviceGroup.withLock { $0 = group }
+        // A signal (or `stop()`) that came before the group existed found nothing to shut down.
+        if drain.isDraining { await group.triggerGracefulShutdown() }
         let result: Result<Void, any Error>
         do {
             try await group.run()

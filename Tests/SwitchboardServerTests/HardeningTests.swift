@@ -112,6 +112,22 @@ import Testing
         }
     }
 
+    /// A client that pipelines a second head after a `Connection: close` request and goes
+    /// silent does not hold its connection (and a `max_connections` slot): the gateway answers
+    /// the first and closes.
+    @Test func aHalfSentRequestAfterConnectionCloseDoesNotHoldTheConnection() async throws {
+        try await withFixture { fx in
+            let gw = try await fx.own(TestGateway.start())
+            let client = try RawClient(port: try gw.port("proxy0"))
+            client.send(
+                "GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n")
+            let (text, closed) = await client.readToClose()
+            #expect(closed, "the connection is still open: \(text)")
+            #expect(text.hasPrefix("HTTP/1.1 404") && text.components(separatedBy: "HTTP/1.1 ").count == 2)
+            #expect(await eventually { gw.gateway.connections.current == 0 })
+        }
+    }
+
     /// A body that stops arriving while the gateway reads it is cut at `body_timeout_ms`; the
     /// upstream never sees the request.
     @Test func aStalledBodyIsCut() async throws {

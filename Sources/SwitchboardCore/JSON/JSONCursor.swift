@@ -28,18 +28,23 @@ public struct JSONCursor {
     }
 
     /// A string at the cursor: the range of its contents (between the quotes) and whether it has
-    /// escapes (then its bytes are not its value).
+    /// escapes (then its bytes are not its value). `nil` for one that is not UTF-8, as the
+    /// parser refuses it (escapes are ASCII and stand for whole characters, so the bytes as
+    /// written are UTF-8 exactly when the value is).
     public mutating func string() -> (range: Range<Int>, escaped: Bool)? {
         guard peek() == UInt8(ascii: "\"") else { return nil }
         index += 1
         let start = index
         var escaped = false
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                guard ascii || isUTF8(start..<index) else { return nil }
                 defer { index += 1 }
                 return (start..<index, escaped)
             }
+            if byte >= 0x80 { ascii = false }
             if byte < 0x20 { return nil }
             if byte == UInt8(ascii: "\\") {
                 escaped = true
@@ -201,6 +206,19 @@ public struct JSONCursor {
         // The parser refuses what overflows a Double (1e999); exponents are rare enough to check.
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         return index - start <= 300 && Double(text)?.isFinite == true
+    }
+
+    /// Whether the bytes of `range` are well-formed UTF-8 (as `String(validating:as:)` has it).
+    private func isUTF8(_ range: Range<Int>) -> Bool {
+        var iterator = UnsafeBufferPointer(rebasing: bytes[range]).makeIterator()
+        var decoder = Unicode.UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
     }
 
     private func isDigit(_ byte: UInt8) -> Bool {

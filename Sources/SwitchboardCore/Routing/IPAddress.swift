@@ -10,6 +10,8 @@ public struct IPAddress: Sendable, Hashable {
     public let isIPv4: Bool
 
     public init?(_ text: String) {
+        // inet_pton reads a C string: a NUL inside would end the text early ("10.0.0.1\0junk").
+        guard !text.utf8.contains(0) else { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             let raw = withUnsafeBytes(of: &v4) { Array($0) }
@@ -36,7 +38,8 @@ public struct CIDR: Sendable, Hashable {
     public let prefixLength: Int
 
     public init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1)
+        // Empty parts kept: "" and "/" are refused (not an index out of range), "10.0.0.0/" too.
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let address = IPAddress(String(parts[0])) else { return nil }
         let maxBits = address.isIPv4 ? 32 : 128
         var bits = maxBits

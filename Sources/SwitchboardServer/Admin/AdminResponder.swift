@@ -35,8 +35,7 @@ public struct AdminResponder: HTTPResponder {
         // The API's description is public (no key): it says what the API is, not what it holds.
         if request.uri.path == "/apisix/admin/openapi.json", request.method == .get {
             return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: AdminOpenAPI.document)))
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: Self.openAPI))
         }
         var request = request
         let (status, body) = await answer(&request)
@@ -134,6 +133,9 @@ public struct AdminResponder: HTTPResponder {
             return (error.status, error.body)
         }
     }
+
+    /// The OpenAPI document's bytes, made once.
+    static let openAPI = ByteBuffer(string: AdminOpenAPI.document)
 
     /// An `id` sent in a body, as APISIX's `id_schema` allows it: a string or an integer of at
     /// least 1 (anything else was once stored under its JSON text: `null`, `true`, `1.5`).

@@ -38,8 +38,12 @@ final class ConnectionLimiter: Sendable {
         )
     }()
 
-    /// Answers 503 on a refused plain connection and closes it once written.
-    static func refuse(_ channel: any Channel) {
-        channel.writeAndFlush(refusal).whenComplete { _ in channel.close(promise: nil) }
+    /// Answers 503 on a refused plain connection, then closes it as `guard` closes after a
+    /// rejection (lingering: the request the client already sent is read and dropped, so the
+    /// close does not reset the connection before the client has read the 503).
+    static func refuse(_ channel: any Channel, guard state: RequestGuard) {
+        let bound = NIOLoopBound(state, eventLoop: channel.eventLoop)
+        state.rejected = true
+        channel.writeAndFlush(refusal).whenComplete { _ in bound.value.lingeringClose(channel) }
     }
 }

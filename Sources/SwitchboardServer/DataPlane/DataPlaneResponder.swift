@@ -78,10 +78,8 @@ public struct DataPlaneResponder: HTTPResponder {
         drain.deadline.remove(drainToken)
         var response: Response
         do {
+            // A request that finished is answered as it finished, even at the deadline.
             response = try handled.get()
-            if drainToken == nil || (drain.deadlinePassed && work.isCancelled) { throw ShuttingDown() }
-        } catch is ShuttingDown {
-            response = GatewayResponse.json(.serviceUnavailable, ["error_msg": "the gateway is shutting down"])
         } catch let error as MalformedRequest {
             // The parser refused the body (a bad chunk size): the connection is closed after
             // this answer (see ``RequestGuard``).
@@ -206,9 +204,6 @@ public struct DataPlaneResponder: HTTPResponder {
         return response
     }
 }
-
-/// A request cancelled by the shutdown's deadline.
-private struct ShuttingDown: Error {}
 
 /// The log phase of one request, run exactly once: after the body's last byte, or — when the
 /// client left before the response head could be written, so the body never ran — when the

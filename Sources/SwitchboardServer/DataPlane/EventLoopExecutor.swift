@@ -52,7 +52,7 @@ struct EventLoopHTTP1Channel: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             try operations.addHandler(ConnectionCloseObserver(), position: .first)
             try operations.addHandler(bytes)
-            if !limiter.admit(channel) { ConnectionLimiter.refuse(channel) }
+            if !limiter.admit(channel) { ConnectionLimiter.refuse(channel, guard: bytes.state) }
         }.flatMap {
             inner.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in

@@ -30,6 +30,8 @@ final class RequestGuard {
     var closeAfterResponse = false
     /// A malformed request was answered by the guard itself: later errors are ignored.
     var rejected = false
+    /// When the first byte of the head being awaited arrived (`nil`: none yet).
+    var headStarted: NIODeadline?
     var headTimer: Scheduled<Void>?
     var bodyTimer: Scheduled<Void>?
 
@@ -48,6 +50,8 @@ final class RequestGuard {
     /// still sends, the connection. Closing at once would reset it, and a client still sending
     /// would lose the answer (nginx's lingering close).
     func lingeringClose(_ channel: any Channel) {
+        guard !closing else { return }
+        closing = true
         rejected = true
         cancelTimers()
         channel.close(mode: .output, promise: nil)
@@ -55,6 +59,22 @@ final class RequestGuard {
     }
 
     static let linger: TimeAmount = .seconds(1)
+    /// A lingering close is under way (it runs once).
+    private var closing = false
+
+    /// The head deadline passed: close, unless a response is still being written (a stray
+    /// byte after a request, or bytes the parser no longer reads after an `Upgrade` request);
+    /// then the connection closes after that response instead of cutting it.
+    func headTimedOut(_ channel: any Channel) {
+        headTimer = nil
+        if responsesOpen > 0 {
+            closeAfterResponse = true
+            rejected = true
+        } else {
+            // Nothing is answered: a client this slow may not even read it.
+            channel.close(promise: nil)
+        }
+    }
 
     func cancelTimers() {
         headTimer?.cancel()
@@ -81,18 +101,26 @@ final class RequestGuard {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             // After a rejection, what the client still sends is dropped until the close.
             if state.rejected { return }
+            // Body bytes arrived: the body's deadline starts again at the next read request.
             state.bodyTimer?.cancel()
             state.bodyTimer = nil
-            if state.phase == .awaitingHead, state.headTimer == nil, !state.rejected {
-                let channel = context.channel
-                state.headTimer = context.eventLoop.scheduleTask(
-                    in: .milliseconds(Int64(state.limits.headerTimeoutMs))
-                ) {
-                    // Nothing is answered: a client this slow may not even read it.
-                    channel.close(promise: nil)
-                }
-            }
+            if state.phase == .awaitingHead, state.headStarted == nil { state.headStarted = .now() }
             context.fireChannelRead(data)
+        }
+
+        /// The head deadline is armed only when a read ends with a head still incomplete: a
+        /// head that arrives whole (nearly every one) costs no timer.
+        func channelReadComplete(context: ChannelHandlerContext) {
+            if state.phase == .awaitingHead, let started = state.headStarted, state.headTimer == nil,
+                !state.rejected
+            {
+                let channel = context.channel
+                let bound = NIOLoopBound(state, eventLoop: context.eventLoop)
+                state.headTimer = context.eventLoop.scheduleTask(
+                    deadline: started + .milliseconds(Int64(state.limits.headerTimeoutMs))
+                ) { bound.value.headTimedOut(channel) }
+            }
+            context.fireChannelReadComplete()
         }
 
         func read(context: ChannelHandlerContext) {
@@ -108,6 +136,14 @@ final class RequestGuard {
         func channelInactive(context: ChannelHandlerContext) {
             state.cancelTimers()
             context.fireChannelInactive()
+        }
+
+        /// The server closed its output (an answer with `Connection: close`): nothing more
+        /// will be answered, so the connection closes after the linger, even if the client
+        /// sent (part of) another request and went silent.
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case ChannelEvent.outputClosed = event { state.lingeringClose(context.channel) }
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
@@ -126,17 +162,24 @@ final class RequestGuard {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
-            case .head:
+            case .head(let head):
                 state.headTimer?.cancel()
                 state.headTimer = nil
+                state.headStarted = nil
                 state.phase = .body
                 state.responsesOpen += 1
+                // After an upgrade request the parser reads nothing more: the connection
+                // closes after this answer (Switchboard upgrades nothing).
+                if head.headerFields[.connection].map({ ASCII.contains($0, "upgrade") }) == true {
+                    state.closeAfterResponse = true
+                }
             case .body:
                 break
             case .end:
                 state.bodyTimer?.cancel()
                 state.bodyTimer = nil
                 state.phase = .awaitingHead
+                state.headStarted = nil
             }
             context.fireChannelRead(data)
         }

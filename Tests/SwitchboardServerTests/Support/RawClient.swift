@@ -61,6 +61,29 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
+    /// Reads until the peer closes the connection: what was read, and whether it closed (rather
+    /// than the 10 s receive timeout passing).
+    func readToClose() async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var received: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = Glibc.read(self.fd, &buffer, buffer.count)
+                    if n == 0 {
+                        return continuation.resume(returning: (String(decoding: received, as: UTF8.self), true))
+                    }
+                    if n < 0 {
+                        // A reset closes too; only the receive timeout leaves it open.
+                        let closed = errno != EAGAIN && errno != EWOULDBLOCK
+                        return continuation.resume(returning: (String(decoding: received, as: UTF8.self), closed))
+                    }
+                    received += buffer[0..<n]
+                }
+            }.start()
+        }
+    }
+
     private func readBlocking(until marker: String) -> String {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)

@@ -152,7 +152,10 @@ extension AIProxyHandler {
                 var serving = index
                 if let original = broken {
                     self.reportBreak(original, instance: index, exchange: exchange, ai: ai)
-                    if original.continuable, self.canContinue(ai), !relay.inspector.hasToolCalls {
+                    // No new upstream request once the shutdown's deadline has passed.
+                    if original.continuable, self.canContinue(ai), !relay.inspector.hasToolCalls,
+                        !self.context.services.drain.deadlinePassed
+                    {
                         // All continuations of this break share one first-token window.
                         let window = ContinuousClock.now + .milliseconds(settings.resilience.firstTokenTimeoutMs)
                         let candidates = self.continuationCandidates(after: index, client: ai.clientProtocol)
@@ -208,7 +211,7 @@ extension AIProxyHandler {
     ) async throws -> Break? {
         let drain = context.services.drain
         do {
-            return try await ConnectionWatch.cancellingOnClose(drain.deadline) {
+            return try await ConnectionWatch.cancellingOnClose(drain.deadline, keepingResults: true) {
                 try await self.pump(relay, into: &writer, started: started, bytesBefore: bytesBefore)
             }
         } catch is CancellationError where drain.deadlinePassed && !Task.isCancelled {
@@ -332,6 +335,11 @@ extension AIProxyHandler {
     /// A break after content, reported once when it happens: the access log's class, the
     /// failure metric, and (unless a gateway limit caused it) passive health and the breaker.
     func reportBreak(_ broken: Break, instance: Int, exchange: Exchange, ai: AIExchange) {
+        // The shutdown's deadline is nobody's failure: not the instance's, not the stream's.
+        if broken.code == Break.shutdown.code {
+            if ai.pendingVerdict == instance { ai.pendingVerdict = nil }
+            return health[instance].abandon()
+        }
         exchange.logValues["llm_error_class"] = ErrorClass.streamBroken.rawValue
         context.metrics.attemptFailure(
             routeID: exchange.route?.id ?? "", node: settings.instances[instance].name, errorClass: .streamBroken)
