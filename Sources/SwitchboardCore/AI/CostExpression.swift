@@ -16,6 +16,12 @@ public indirect enum CostExpression: Sendable, Equatable {
 
     static let functions: Set<String> = ["abs", "ceil", "floor", "max", "min"]
 
+    /// The longest expression read, in tokens, and the deepest nesting of parentheses, calls and
+    /// minus signs: parsing and evaluating recurse, and no configuration may run the stack out
+    /// (a cost_expr of a million `(` ended the process).
+    public static let maximumTokens = 1000
+    public static let maximumDepth = 32
+
     public init(_ text: String) throws(ParseError) {
         var parser = Parser(tokens: try Self.tokenize(text))
         let expression = try parser.expression()
@@ -69,6 +75,9 @@ public indirect enum CostExpression: Sendable, Equatable {
         let chars = Array(text)
         var i = 0
         while i < chars.count {
+            guard tokens.count < maximumTokens else {
+                throw ParseError(description: "longer than \(maximumTokens) tokens")
+            }
             let c = chars[i]
             if c.isWhitespace {
                 i += 1
@@ -98,6 +107,7 @@ public indirect enum CostExpression: Sendable, Equatable {
     struct Parser {
         let tokens: [Token]
         var index = 0
+        var depth = 0
 
         mutating func peek(_ symbol: String) -> Bool {
             index < tokens.count && tokens[index].kind == .symbol && tokens[index].text == symbol
@@ -125,6 +135,11 @@ public indirect enum CostExpression: Sendable, Equatable {
 
         mutating func factor() throws(ParseError) -> CostExpression {
             guard index < tokens.count else { throw ParseError(description: "unexpected end of expression") }
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= CostExpression.maximumDepth else {
+                throw ParseError(description: "nested deeper than \(CostExpression.maximumDepth) levels")
+            }
             let token = tokens[index]
             index += 1
             switch token.kind {

@@ -4,12 +4,23 @@ import Yams
 /// Turns YAML text into a ``JSONValue``, expanding `${VAR}` and `${VAR:-default}` in scalar
 /// values from the environment (after parsing, so a value can never break the YAML structure).
 public enum YAMLDocument {
+    /// Values a document may hold beyond one per byte of its text. Without aliases a document
+    /// holds fewer values than bytes; aliases repeat their anchor's values, and aliases of
+    /// aliases multiply them ("billion laughs": 430 bytes, 10^9 values), so that is where the
+    /// bound bites.
+    public static let maximumAliasedValues = 100_000
+
     public static func parse(_ text: String, environment: [String: String]) throws -> JSONValue? {
         guard let node = try Yams.compose(yaml: text) else { return nil }
-        return try convert(node, environment: environment)
+        var budget = text.utf8.count + maximumAliasedValues
+        return try convert(node, environment: environment, budget: &budget)
     }
 
-    static func convert(_ node: Node, environment: [String: String]) throws -> JSONValue {
+    static func convert(_ node: Node, environment: [String: String], budget: inout Int) throws -> JSONValue {
+        budget -= 1
+        guard budget >= 0 else {
+            throw GatewayConfig.Error("the YAML document expands to too many values (aliases of aliases?)")
+        }
         switch node {
         case .scalar(let scalar):
             let expanded = try expand(scalar.string, environment: environment)
@@ -31,11 +42,11 @@ public enum YAMLDocument {
             var object = JSONObject()
             for (key, value) in mapping {
                 object[try expand(key.string ?? "", environment: environment)] = try convert(
-                    value, environment: environment)
+                    value, environment: environment, budget: &budget)
             }
             return .object(object)
         case .sequence(let sequence):
-            return .array(try sequence.map { try convert($0, environment: environment) })
+            return .array(try sequence.map { try convert($0, environment: environment, budget: &budget) })
         case .alias:
             return .null
         }

@@ -266,7 +266,7 @@ public actor ConfigManager {
         // Every object is a JSON object: an array (`[]`, which an empty-object check may let
         // pass) would be stored without its id and required fields.
         guard case .object = value else {
-            throw .badRequest("invalid configuration: the body must be a JSON object")
+            throw .badRequest("invalid configuration: wrong type: expected object, got table")  // APISIX's words
         }
         // A document the store could not read back must never be stored (a restart would
         // refuse it): configuration nests far less than this.
