@@ -70,8 +70,11 @@ struct TestCA {
 
     /// A client that trusts `ca`, resolves every test name to 127.0.0.1 (keeping SNI and
     /// hostname verification, like curl's `--resolve`).
+    /// Owned by `fx`, so that it is shut down even when the test fails before it does (an
+    /// `HTTPClient` dropped without `shutdown()` ends the test process).
     static func client(
-        _ ca: TestCA, names: [String], http1Only: Bool = false, identity: (cert: String, key: String)? = nil
+        _ fx: Fixtures, _ ca: TestCA, names: [String], http1Only: Bool = false,
+        identity: (cert: String, key: String)? = nil
     ) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(ca.pem.utf8), format: .pem)])
@@ -84,13 +87,13 @@ struct TestCA {
         configuration.httpVersion = http1Only ? .http1Only : .automatic
         // A refused handshake is the answer; retrying it would only wait for the connect timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return fx.own(HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration))
     }
 
     static func get(_ client: HTTPClient, _ url: String) async throws -> (
         status: Int, version: HTTPVersion, body: String
     ) {
-        let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), response.version, String(buffer: body))
     }
@@ -174,7 +177,7 @@ struct TestCA {
             #expect(try await gw.admin(.PUT, "/routes/hello", route).status == 201)
 
             let names = ["a.example.test", "x.b.example.test", "c.example.test"]
-            let client = try Self.client(ca, names: names)
+            let client = try Self.client(fx, ca, names: names)
             let first = try await Self.get(client, "https://a.example.test:\(port)/hello")
             #expect(first.status == 200 && first.body == "hi" && first.version == .http2)
             let wildcard = try await Self.get(client, "https://x.b.example.test:\(port)/hello")
@@ -188,7 +191,7 @@ struct TestCA {
             #expect(try await Self.get(client, "https://c.example.test:\(port)/hello").status == 200, "without restart")
             try await client.shutdown()
 
-            let http1 = try Self.client(ca, names: names, http1Only: true)
+            let http1 = try Self.client(fx, ca, names: names, http1Only: true)
             let old = try await Self.get(http1, "https://a.example.test:\(port)/hello")
             #expect(old.status == 200 && old.version == .http1_1)
             try await http1.shutdown()
@@ -252,7 +255,7 @@ struct TestCA {
                     ? .sse(events: events, end: .hang) : .json(status: 200, body: FakeLLM.completion(model: "m"))
             }
             try await f.route("{\"instances\":[\(f.instance("a", f.a))]}")
-            let client = try Self.client(ca, names: ["ai.example.test"])
+            let client = try Self.client(fx, ca, names: ["ai.example.test"])
             let url = "https://ai.example.test:\(port)/anything"
             let stream = Task {
                 var request = HTTPClientRequest(url: url)
@@ -292,7 +295,7 @@ struct TestCA {
                 try await gw.admin(.PUT, "/ssls/a", Self.ssl(a.cert, a.key, snis: ["a.example.test"])).status == 201)
             let route = #"{"uri":"/api/*","upstream":{"nodes":{"\#(upstream.address)":1}}}"#
             #expect(try await gw.admin(.PUT, "/routes/api", route).status == 201)
-            let client = try Self.client(ca, names: ["a.example.test"])
+            let client = try Self.client(fx, ca, names: ["a.example.test"])
             #expect(try await Self.get(client, "https://a.example.test:\(try gw.port("proxy1"))/api/x").status == 200)
             try await client.shutdown()
             #expect(try await gw.proxy(.GET, "/api/y").status == 200)
@@ -314,19 +317,19 @@ struct TestCA {
             let route = #"{"uri":"/hello","plugins":{"mocking":{"response_example":"hi"}}}"#
             #expect(try await gw.admin(.PUT, "/routes/hello", route).status == 201)
 
-            let anonymous = try Self.client(ca, names: ["m.example.test"])
+            let anonymous = try Self.client(fx, ca, names: ["m.example.test"])
             await #expect(throws: (any Error).self) {
                 _ = try await Self.get(anonymous, "https://m.example.test:\(port)/hello")
             }
             try await anonymous.shutdown()
             let stranger = try Self.client(
-                ca, names: ["m.example.test"], identity: try TestCA().issue(["x"], client: true))
+                fx, ca, names: ["m.example.test"], identity: try TestCA().issue(["x"], client: true))
             await #expect(throws: (any Error).self) {
                 _ = try await Self.get(stranger, "https://m.example.test:\(port)/hello")
             }
             try await stranger.shutdown()
             let member = try Self.client(
-                ca, names: ["m.example.test"], identity: try clientCA.issue(["member"], client: true))
+                fx, ca, names: ["m.example.test"], identity: try clientCA.issue(["member"], client: true))
             #expect(try await Self.get(member, "https://m.example.test:\(port)/hello").status == 200)
             try await member.shutdown()
 
@@ -336,7 +339,7 @@ struct TestCA {
             #expect(
                 try await gw.admin(.PUT, "/ssls/o", Self.ssl(open.cert, open.key, snis: ["*.example.test"])).status
                     == 201)
-            let sneaky = try Self.client(ca, names: ["o.example.test"], http1Only: true)
+            let sneaky = try Self.client(fx, ca, names: ["o.example.test"], http1Only: true)
             #expect(try await Self.get(sneaky, "https://o.example.test:\(port)/hello").status == 200)
             var request = HTTPClientRequest(url: "https://o.example.test:\(port)/hello")
             request.headers.replaceOrAdd(name: "Host", value: "m.example.test")

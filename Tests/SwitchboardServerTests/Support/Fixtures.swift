@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Synchronization
 
 /// Something a test starts and must stop before the next test measures anything: gateways,
@@ -9,6 +10,10 @@ protocol Stoppable: Sendable {
 extension TestGateway: Stoppable {}
 extension FakeLLM: Stoppable {}
 extension FakeUpstream: Stoppable {}
+extension HTTPClient: Stoppable {
+    /// Shut down once: a test that already did so is not an error here.
+    func stop() async { try? await shutdown() }
+}
 extension RawUpstream: Stoppable {
     func stop() async { stopListening() }
 }
