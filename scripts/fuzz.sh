@@ -10,9 +10,10 @@
 # reads the committed seeds in Fuzz/Corpus/<Target> and grows a working corpus in
 # .build-fuzz/corpus/<Target>; the committed corpus is written only with --merge (which adds
 # the working corpus's new coverage to it, minimised by libFuzzer's merge). Prints per target
-# the executions, libFuzzer's final `cov:`/`ft:` and the corpus size; a crash, a timeout or an
-# out-of-memory leaves its input in .build-fuzz/crashes/ and the script exits non-zero.
-# Replay an input with `.build-fuzz/debug/<Target> FILE`.
+# the executions, libFuzzer's final `cov:`, `ft:` and `corp:` (inputs/bytes) and the rate; a
+# crash, a timeout or an out-of-memory leaves its input in .build-fuzz/crashes/ and the script
+# exits non-zero.
+# Replay an input with `SWIFT_BACKTRACE=enable=no .build-fuzz/debug/<Target> FILE`.
 #
 # SWIFT_BUILD_LOCK=FILE serialises the build step (not the fuzzing) with other Swift builds on
 # the machine through flock(1).
@@ -84,7 +85,7 @@ export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:handle_abort=1}"
 
 failed=()
-printf '\n%-20s %12s %8s %8s %8s %10s  %s\n' target executions cov ft corpus exec/s result
+printf '\n%-20s %12s %8s %8s %12s %8s  %s\n' target executions cov ft corpus exec/s result
 summary=()
 for target in "${targets[@]}"; do
     corpus="$out/corpus/$target"
@@ -104,7 +105,7 @@ for target in "${targets[@]}"; do
     stats=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$stats")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$stats")
-    files=$(find "$corpus" -type f | wc -l)
+    corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$stats")
     if [ $status -eq 0 ]; then
         result=ok
     else
@@ -113,8 +114,8 @@ for target in "${targets[@]}"; do
         failed+=("$target")
         grep -a -E "Fatal error|ERROR: |SUMMARY: " "$log" | head -5 | sed 's/^/    /'
     fi
-    line=$(printf '%-20s %12s %8s %8s %8s %10s  %s' "$target" "${runs:-?}" "${cov:-?}" "${ft:-?}" \
-        "$files" "${rate:-?}" "$result")
+    line=$(printf '%-20s %12s %8s %8s %12s %8s  %s' "$target" "${runs:-?}" "${cov:-?}" "${ft:-?}" \
+        "${corp:-?}" "${rate:-?}" "$result")
     echo "$line"
     summary+=("$line")
     if [ "$merge" = yes ] && [ $status -eq 0 ]; then
@@ -125,7 +126,7 @@ for target in "${targets[@]}"; do
 done
 
 echo
-printf '%-20s %12s %8s %8s %8s %10s  %s\n' target executions cov ft corpus exec/s result
+printf '%-20s %12s %8s %8s %12s %8s  %s\n' target executions cov ft corpus exec/s result
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "scripts/fuzz.sh: ${failed[*]} failed; inputs in $out/crashes/, logs in $out/logs/" >&2
