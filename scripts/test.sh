@@ -73,4 +73,8 @@ swift build --build-tests
 source scripts/postgres.sh
 
 echo "== swift test"
-swift test --skip-build
+# The schemathesis run keeps a core busy for about 45 s: it runs on its own afterwards, so the
+# tests that bound upstream timeouts to a few hundred milliseconds are not run beside it.
+swift test --skip-build --skip schemathesisFindsNothingAndTheStoreSurvives
+echo "== swift test: schemathesis against the Admin API"
+swift test --skip-build --filter schemathesisFindsNothingAndTheStoreSurvives
